@@ -1,0 +1,1 @@
+"""HTTP bridge between bank systems and the revolving-credit ledger contracts."""

@@ -1,0 +1,1 @@
+"""Independent reference models that the contracts and the bridge are checked against."""
