@@ -1,0 +1,51 @@
+# Two commands matter: `make up` starts the whole system, `make test` runs every test.
+# Each installs what it needs on first run: a Python virtual environment and the npm packages.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+NODE_BIN := $(CURDIR)/node_modules/.bin
+SOLC_VERSION := 0.8.28
+
+# Ape and py-solc-x find the solc-js command line here (see tools/solc-js/solc.js).
+export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
+export PATH := $(NODE_BIN):$(CURDIR)/$(BIN):$(PATH)
+export PYTHONPATH := $(CURDIR)/backend
+
+APE_NETWORK := ethereum:local:foundry
+
+.PHONY: install compile up test test-contracts test-python lint clean
+
+install: $(VENV)/.installed node_modules/.installed $(SOLCX_BINARY_PATH)/solc-v$(SOLC_VERSION)
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==26.3
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(SOLCX_BINARY_PATH)/solc-v$(SOLC_VERSION): tools/solc-js/solc.js node_modules/.installed
+	mkdir -p $(SOLCX_BINARY_PATH)
+	ln -sf ../tools/solc-js/solc.js $@
+
+compile: install
+	$(BIN)/ape compile
+
+up: compile
+	tools/up.sh
+
+test: compile
+	$(BIN)/ape test tests/contracts --network $(APE_NETWORK) -q -p no:cacheprovider
+	$(BIN)/python -m pytest tests/tools tests/reference tests/bridge tests/integration -q -p no:cacheprovider
+
+lint: install
+	$(BIN)/ruff check backend tests scripts
+
+clean:
+	rm -rf .build contracts/.cache .run
