@@ -2,6 +2,7 @@
 # Each installs what it needs on first run: a Python virtual environment and the npm packages.
 
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -15,7 +16,7 @@ export PYTHONPATH := $(CURDIR)/backend
 
 APE_NETWORK := ethereum:local:foundry
 
-.PHONY: install compile up test test-contracts test-python lint clean
+.PHONY: install compile up test slither gas lint clean
 
 install: $(VENV)/.installed node_modules/.installed $(SOLCX_BINARY_PATH)/solc-v$(SOLC_VERSION)
 
@@ -40,9 +41,21 @@ compile: install
 up: compile
 	tools/up.sh
 
-test: compile
+test: compile slither
 	$(BIN)/ape test tests/contracts --network $(APE_NETWORK) -q -p no:cacheprovider
 	$(BIN)/python -m pytest tests/tools tests/reference tests/bridge tests/integration -q -p no:cacheprovider
+
+# Static analysis of the deployable contracts; fails on any medium or high finding.
+# Accepted findings are explained in docs/static-analysis.md.
+SLITHER_TARGETS := contracts/CreditFacility.sol contracts/FundFlowRules.sol contracts/SettlementToken.sol
+
+slither: install
+	@for target in $(SLITHER_TARGETS); do \
+		$(BIN)/slither $$target --config-file slither.config.json --fail-medium 2>&1 | tail -n 1 || exit 1; \
+	done
+
+gas: compile
+	$(BIN)/ape run measure_gas --network $(APE_NETWORK)
 
 lint: install
 	$(BIN)/ruff check backend tests scripts

@@ -21,6 +21,10 @@ library CreditCalendar {
         return uint32((timestamp + CST_OFFSET_SECONDS) / 1 days);
     }
 
+    // Integer division before multiplication is the method here: each quotient is a whole count of
+    // eras, years or months, and the products rebuild the days those whole units cover.
+    // slither-disable-start divide-before-multiply
+
     /// @notice Converts a day number to its civil date.
     function toDate(uint32 day) internal pure returns (uint256 year, uint256 month, uint256 dayOfMonth) {
         // Years are counted from March, so that the leap day falls at the end of a counted year.
@@ -47,6 +51,8 @@ library CreditCalendar {
 
         return uint32(era * DAYS_PER_ERA + dayOfEra - EPOCH_SHIFT_DAYS);
     }
+
+    // slither-disable-end divide-before-multiply
 
     /// @notice Returns the first settlement day strictly after `day`, for a settlement day of the month.
     /// @dev `settlementDayOfMonth` must be between 1 and 28 so that every month has it.
