@@ -1,0 +1,1 @@
+"""Settings, errors, security and observability shared by every part of the bridge."""

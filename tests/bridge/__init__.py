@@ -1,0 +1,1 @@
+"""Tests of the ledger bridge (backend/ledger_bridge)."""
