@@ -1,0 +1,1 @@
+"""Access to the chain: deployment, contracts, signers, errors and the transaction worker."""

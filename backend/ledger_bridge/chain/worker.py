@@ -1,0 +1,499 @@
+"""The worker that signs, sends and tracks accepted operations until they are final.
+
+An operation moves through these states in the worker:
+
+- accepted -> sending: the worker claims it, builds the contract call and
+  estimates its gas. A revert at estimation makes it failed with the decoded
+  error before any nonce is taken, so the signer's nonces keep no gap.
+- sending -> sent: the transaction is signed with the next nonce and stored
+  with its hash, nonce and raw bytes in one commit, and only then sent.
+- sent -> confirmed or failed: once its receipt has `confirmations` blocks.
+
+After a restart, operations left in "sending" go back to "accepted", because
+nothing was signed for them yet. Operations in "sent" are tracked by their
+stored hashes: a transaction that the node has forgotten is resent with the
+same bytes, so the same nonce. Only when that nonce went to another
+transaction is the operation signed again with a new nonce, and never if the
+chain already used its request id.
+
+NOTE: one worker must own a signer's nonces. Replicas sharing a database
+need a lease per signer before more than one of them runs this worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Iterable, Mapping
+
+from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.types import TxReceipt
+
+from ledger_bridge.chain.calls import SIGNER_ROLES, build_call, kinds_signed_by
+from ledger_bridge.chain.contracts import CREDIT_FACILITY, contract_at
+from ledger_bridge.chain.errors import DecodedRevert, decode_revert, revert_data_of
+from ledger_bridge.chain.outcomes import (
+    explain_failed_receipt,
+    facility_not_deployed,
+    invalid_payload,
+    request_used_elsewhere,
+)
+from ledger_bridge.chain.signers import SignerRole
+from ledger_bridge.chain.transactions import (
+    TRANSIENT_ERRORS,
+    NonceTracker,
+    SignedCall,
+    sign_call,
+)
+from ledger_bridge.storage.db import begin_write
+from ledger_bridge.storage.models import (
+    Operation,
+    OperationState,
+    SignedTransaction,
+    utcnow,
+)
+from ledger_bridge.storage.operations import transition_operation
+
+logger = logging.getLogger(__name__)
+
+# Maximum pause between passes while the node or the database keeps failing.
+MAX_BACKOFF_SECONDS = 30.0
+
+
+class TransactionWorker:
+    """Sends accepted operations to the chain from one background thread."""
+
+    name = "transaction worker"
+
+    def __init__(
+        self,
+        *,
+        w3: Web3,
+        session_factory: sessionmaker[Session],
+        signers: Mapping[SignerRole, LocalAccount],
+        confirmations: int,
+        poll_interval_seconds: float,
+        max_pending: int,
+        facility_addresses: Iterable[str],
+    ) -> None:
+        self._w3 = w3
+        self._sessions = session_factory
+        self._signers = dict(signers)
+        self._nonces = {
+            account.address: NonceTracker(w3, account.address) for account in signers.values()
+        }
+        self._confirmations = confirmations
+        self._poll_interval = poll_interval_seconds
+        self._max_pending = max_pending
+        # Only these contracts get transactions: a call to an address without code succeeds
+        # at estimation and on chain, so a wrong address would look like a confirmed write.
+        self._facility_addresses = frozenset(address.lower() for address in facility_addresses)
+        self._facilities: dict[str, Contract] = {}
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._recovered = False
+
+    def start(self) -> None:
+        """Start the background thread."""
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="transaction-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_seconds: float = 30.0) -> None:
+        """Ask the thread to finish its current step and wait for it."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_seconds)
+            if self._thread.is_alive():
+                logger.warning("Transaction worker did not stop within %s s", timeout_seconds)
+
+    def wake(self) -> None:
+        """Start the next pass now, for example right after an operation was accepted."""
+        self._wake.set()
+
+    def run_once(self) -> None:
+        """Make one pass: recover after a start, track sent operations, send accepted ones."""
+        if not self._recovered:
+            self._recover()
+            self._recovered = True
+        self._track_sent()
+        for role, account in self._signers.items():
+            if self._stopping.is_set():
+                return
+            self._send_accepted(role, account)
+
+    def _run(self) -> None:
+        logger.info("Transaction worker started for signers %s", sorted(self._signers))
+        delay = self._poll_interval
+        while not self._stopping.is_set():
+            try:
+                self.run_once()
+                delay = self._poll_interval
+            except TRANSIENT_ERRORS as error:
+                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+                logger.warning(
+                    "Worker pass failed (%s: %s); retrying in %.1f s",
+                    type(error).__name__,
+                    error,
+                    delay,
+                )
+            except Exception:
+                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+                logger.exception("Worker pass failed; retrying in %.1f s", delay)
+            self._wake.wait(delay)
+            self._wake.clear()
+        logger.info("Transaction worker stopped")
+
+    # ---------------------------------------------------------------------------------------
+    # Recovery
+    # ---------------------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        """Return operations left in "sending" to "accepted": none of them was signed yet."""
+        with self._sessions() as session:
+            begin_write(session)
+            stuck = session.scalars(
+                select(Operation).where(Operation.state == OperationState.SENDING)
+            ).all()
+            for operation in stuck:
+                transition_operation(operation, OperationState.ACCEPTED)
+                logger.info("Operation %s goes back to accepted after a restart", operation.id)
+            session.commit()
+
+    # ---------------------------------------------------------------------------------------
+    # Sending
+    # ---------------------------------------------------------------------------------------
+
+    def _send_accepted(self, role: SignerRole, account: LocalAccount) -> None:
+        with self._sessions() as session:
+            room = self._max_pending - self._count_in_flight(session, account.address)
+            if room <= 0:
+                return
+            query = (
+                select(Operation.id)
+                .where(
+                    Operation.state == OperationState.ACCEPTED,
+                    Operation.kind.in_(kinds_signed_by(role)),
+                )
+                .order_by(Operation.created_at, Operation.request_id)
+                .limit(room)
+            )
+            operation_ids = session.scalars(query).all()
+        for operation_id in operation_ids:
+            if self._stopping.is_set() or not self._claim(operation_id):
+                continue
+            self._submit(operation_id, account)
+
+    def _count_in_flight(self, session: Session, sender: str) -> int:
+        query = (
+            select(func.count())
+            .select_from(Operation)
+            .join(SignedTransaction, SignedTransaction.tx_hash == Operation.tx_hash)
+            .where(Operation.state == OperationState.SENT, SignedTransaction.sender == sender)
+        )
+        return session.scalar(query) or 0
+
+    def _claim(self, operation_id: uuid.UUID) -> bool:
+        with self._sessions() as session:
+            begin_write(session)
+            operation = session.get(Operation, operation_id)
+            if operation is None or operation.state is not OperationState.ACCEPTED:
+                return False
+            transition_operation(operation, OperationState.SENDING)
+            session.commit()
+            return True
+
+    def _submit(self, operation_id: uuid.UUID, account: LocalAccount) -> None:
+        """Estimate, sign, store and send the transaction of an operation in "sending"."""
+        tracker = self._nonces[account.address]
+        with self._sessions() as session:
+            operation = session.get(Operation, operation_id)
+            if operation is None or operation.state is not OperationState.SENDING:
+                return
+            try:
+                signed = self._prepare(session, operation, account, tracker)
+            except Exception:
+                self._release(session, operation)
+                raise
+            if signed is None:
+                return
+            if not self._record_sent(session, operation, account, signed):
+                return
+            tracker.take(signed.nonce)
+        self._broadcast(operation_id, signed, tracker)
+
+    def _prepare(
+        self, session: Session, operation: Operation, account: LocalAccount, tracker: NonceTracker
+    ) -> SignedCall | None:
+        """Return the signed call, or None after marking the operation failed at estimation."""
+        if operation.facility_address.lower() not in self._facility_addresses:
+            self._fail(session, operation, facility_not_deployed(operation))
+            return None
+        try:
+            function = build_call(operation, self._facility(operation.facility_address))
+        except (KeyError, ValueError) as error:
+            self._fail(session, operation, invalid_payload(operation, error))
+            return None
+        try:
+            gas = function.estimate_gas({"from": account.address})
+        except ContractLogicError as error:
+            self._fail(session, operation, decode_revert(revert_data_of(error)))
+            return None
+        return sign_call(self._w3, function, account, tracker.peek(session), gas)
+
+    def _record_sent(
+        self, session: Session, operation: Operation, account: LocalAccount, signed: SignedCall
+    ) -> bool:
+        begin_write(session)
+        if operation.state is not OperationState.SENDING:
+            logger.warning(
+                "Operation %s changed to %s while signing; not sending it",
+                operation.id,
+                operation.state.value,
+            )
+            session.commit()
+            return False
+        operation.tx_hash = signed.tx_hash
+        operation.nonce = signed.nonce
+        operation.sent_at = utcnow()
+        transition_operation(operation, OperationState.SENT)
+        session.add(
+            SignedTransaction(
+                tx_hash=signed.tx_hash,
+                operation_id=operation.id,
+                sender=account.address,
+                nonce=signed.nonce,
+                raw_transaction=signed.raw_transaction,
+            )
+        )
+        session.commit()
+        return True
+
+    def _broadcast(
+        self, operation_id: uuid.UUID, signed: SignedCall, tracker: NonceTracker
+    ) -> None:
+        try:
+            self._w3.eth.send_raw_transaction(signed.raw_transaction)
+        except TRANSIENT_ERRORS as error:
+            # The transaction is stored; the next pass finds it or resends the same bytes.
+            logger.warning(
+                "Sending transaction %s of operation %s failed (%s); will resend",
+                signed.tx_hash,
+                operation_id,
+                type(error).__name__,
+            )
+            return
+        except Web3RPCError as error:
+            if self._is_pending(signed.tx_hash):
+                return
+            logger.error(
+                "Node rejected transaction %s of operation %s: %s",
+                signed.tx_hash,
+                operation_id,
+                error,
+            )
+            self._unsend(operation_id)
+            tracker.reset()
+            return
+        logger.info(
+            "Sent transaction %s with nonce %s for operation %s",
+            signed.tx_hash,
+            signed.nonce,
+            operation_id,
+        )
+
+    def _unsend(self, operation_id: uuid.UUID) -> None:
+        """Return an operation whose transaction the node rejected to "accepted"."""
+        with self._sessions() as session:
+            begin_write(session)
+            operation = session.get(Operation, operation_id)
+            if operation is not None and operation.state is OperationState.SENT:
+                transition_operation(operation, OperationState.SENDING)
+                transition_operation(operation, OperationState.ACCEPTED)
+                operation.tx_hash = None
+                operation.nonce = None
+                operation.sent_at = None
+            session.commit()
+
+    def _release(self, session: Session, operation: Operation) -> None:
+        """Return an operation to "accepted" after an error that is worth a retry."""
+        session.rollback()
+        begin_write(session)
+        if operation.state is OperationState.SENDING:
+            transition_operation(operation, OperationState.ACCEPTED)
+        session.commit()
+
+    # ---------------------------------------------------------------------------------------
+    # Tracking
+    # ---------------------------------------------------------------------------------------
+
+    def _track_sent(self) -> None:
+        with self._sessions() as session:
+            query = (
+                select(Operation.id)
+                .where(Operation.state == OperationState.SENT)
+                .order_by(Operation.nonce)
+            )
+            operation_ids = session.scalars(query).all()
+        if not operation_ids:
+            return
+        head = self._w3.eth.block_number
+        for operation_id in operation_ids:
+            if self._stopping.is_set():
+                return
+            self._track(operation_id, head)
+
+    def _track(self, operation_id: uuid.UUID, head: int) -> None:
+        with self._sessions() as session:
+            operation = session.get(Operation, operation_id)
+            if operation is None or operation.state is not OperationState.SENT:
+                return
+            current = session.get(SignedTransaction, operation.tx_hash)
+            if current is None:
+                raise RuntimeError(
+                    f"Operation {operation.id} is sent but its transaction is missing"
+                )
+            # Read before looking for receipts: if the nonce was used by then and none of
+            # this operation's transactions has a receipt, another transaction used it.
+            mined_nonce = self._w3.eth.get_transaction_count(current.sender, "latest")
+            receipt = self._find_receipt(session, operation, current.nonce)
+            if receipt is not None:
+                self._settle(session, operation, receipt, head)
+            elif self._is_pending(current.tx_hash):
+                return
+            elif mined_nonce <= current.nonce:
+                self._resend(current)
+            else:
+                self._handle_nonce_taken(session, operation, current)
+
+    def _find_receipt(self, session: Session, operation: Operation, nonce: int) -> TxReceipt | None:
+        candidates = session.scalars(
+            select(SignedTransaction.tx_hash).where(
+                SignedTransaction.operation_id == operation.id, SignedTransaction.nonce == nonce
+            )
+        ).all()
+        for tx_hash in candidates:
+            try:
+                return self._w3.eth.get_transaction_receipt(tx_hash)
+            except TransactionNotFound:
+                continue
+        return None
+
+    def _settle(
+        self, session: Session, operation: Operation, receipt: TxReceipt, head: int
+    ) -> None:
+        block_number = receipt["blockNumber"]
+        if head - block_number + 1 < self._confirmations:
+            return
+        succeeded = receipt["status"] == 1
+        revert = None if succeeded else explain_failed_receipt(self._w3, receipt)
+        begin_write(session)
+        if operation.state is not OperationState.SENT:
+            session.commit()
+            return
+        operation.tx_hash = HexBytes(receipt["transactionHash"]).to_0x_hex()
+        operation.block_number = block_number
+        operation.block_hash = HexBytes(receipt["blockHash"]).to_0x_hex()
+        if revert is None:
+            operation.confirmed_at = utcnow()
+            transition_operation(operation, OperationState.CONFIRMED)
+        else:
+            operation.revert = revert.to_json()
+            transition_operation(operation, OperationState.FAILED)
+        session.commit()
+        logger.info(
+            "Operation %s is %s in block %s (transaction %s)",
+            operation.id,
+            operation.state.value,
+            block_number,
+            operation.tx_hash,
+        )
+
+    def _resend(self, current: SignedTransaction) -> None:
+        """Send the stored bytes again: same nonce, same hash, so it can only be mined once."""
+        try:
+            self._w3.eth.send_raw_transaction(current.raw_transaction)
+        except Web3RPCError as error:
+            # TODO: replace with the same nonce and higher fees when the node rejects the
+            # stored bytes (for example because the base fee rose above their maximum fee).
+            logger.error(
+                "Node rejected resent transaction %s with nonce %s: %s",
+                current.tx_hash,
+                current.nonce,
+                error,
+            )
+            return
+        logger.info("Resent transaction %s with nonce %s", current.tx_hash, current.nonce)
+
+    def _handle_nonce_taken(
+        self, session: Session, operation: Operation, current: SignedTransaction
+    ) -> None:
+        """Act on a sent operation whose nonce another transaction used."""
+        facility = self._facility(operation.facility_address)
+        if facility.functions.isRequestUsed(operation.request_id).call():
+            self._fail(session, operation, request_used_elsewhere(operation, current))
+            logger.error(
+                "Request id %s of operation %s was used by a transaction the bridge did not send",
+                operation.request_id,
+                operation.id,
+            )
+            return
+        role = SIGNER_ROLES[operation.kind]
+        account = self._signers.get(role)
+        if account is None:
+            logger.error(
+                "Operation %s needs signing again, but role %s has no key; it stays "
+                "sent until one is configured",
+                operation.id,
+                role.value,
+            )
+            return
+        logger.warning(
+            "Nonce %s of %s went to another transaction; signing operation %s again",
+            current.nonce,
+            current.sender,
+            operation.id,
+        )
+        begin_write(session)
+        transition_operation(operation, OperationState.SENDING)
+        operation.tx_hash = None
+        operation.nonce = None
+        session.commit()
+        self._nonces[account.address].reset()
+        self._submit(operation.id, account)
+
+    # ---------------------------------------------------------------------------------------
+    # Helpers
+    # ---------------------------------------------------------------------------------------
+
+    def _fail(self, session: Session, operation: Operation, revert: DecodedRevert) -> None:
+        if session.in_transaction():
+            session.rollback()
+        begin_write(session)
+        operation.revert = revert.to_json()
+        transition_operation(operation, OperationState.FAILED)
+        session.commit()
+        logger.info("Operation %s failed: %s", operation.id, revert.message)
+
+    def _is_pending(self, tx_hash: str) -> bool:
+        try:
+            self._w3.eth.get_transaction(tx_hash)
+        except TransactionNotFound:
+            return False
+        return True
+
+    def _facility(self, address: str) -> Contract:
+        contract = self._facilities.get(address)
+        if contract is None:
+            contract = contract_at(self._w3, CREDIT_FACILITY, address)
+            self._facilities[address] = contract
+        return contract

@@ -1,0 +1,1 @@
+"""The event indexer: contract events copied from the chain into the database."""
