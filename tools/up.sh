@@ -21,13 +21,26 @@ started_pids=()
 
 stop_started() {
     trap - EXIT INT TERM
+    # Each child leads its own process group (setsid), so this also stops Anvil's native binary
+    # behind its npm launcher.
     for pid in "${started_pids[@]}"; do
-        kill "${pid}" 2>/dev/null || true
+        kill -TERM -- "-${pid}" 2>/dev/null || true
     done
     wait 2>/dev/null || true
     echo "up: stopped Anvil and the bridge"
 }
 trap stop_started EXIT INT TERM
+
+# Print one field of a JSON file, following keys and list indexes: json_field FILE KEY...
+json_field() {
+    python - "$@" <<'PYTHON'
+import json, sys
+value = json.load(open(sys.argv[1]))
+for key in sys.argv[2:]:
+    value = value[int(key)] if isinstance(value, list) else value[key]
+print(value)
+PYTHON
+}
 
 port_in_use() {
     (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null
@@ -57,7 +70,7 @@ done
 rm -rf "${RUN_DIR}"
 mkdir -p "${RUN_DIR}"
 
-anvil --host 127.0.0.1 --port "${RPC_PORT}" --silent >"${RUN_DIR}/anvil.log" 2>&1 &
+setsid anvil --host 127.0.0.1 --port "${RPC_PORT}" --silent >"${RUN_DIR}/anvil.log" 2>&1 &
 started_pids+=($!)
 wait_for "Anvil" 40 cast chain-id --rpc-url "${RPC_URL}"
 echo "up: Anvil is running at ${RPC_URL} (chain id $(cast chain-id --rpc-url "${RPC_URL}"))"
@@ -68,18 +81,22 @@ tail -n 1 "${RUN_DIR}/deploy.log"
 APE_FOUNDRY_HOST="${RPC_URL}" ape run demo --network ethereum:local:foundry >"${RUN_DIR}/demo.log" 2>&1 \
     || { cat "${RUN_DIR}/demo.log" >&2; exit 1; }
 tail -n 1 "${RUN_DIR}/demo.log"
-payee="$(python -c 'import json,sys; print(json.load(open(sys.argv[1]))["demo"]["payees"][0]["address"])' "${LEDGER_DEPLOYMENT_FILE}")"
+payee="$(json_field "${LEDGER_DEPLOYMENT_FILE}" demo payees 0 address)"
 
 ledger-bridge db upgrade >/dev/null
-facility="$(python -c 'import json,sys; print(json.load(open(sys.argv[1]))["facilities"][0]["address"])' "${LEDGER_DEPLOYMENT_FILE}")"
+facility="$(json_field "${LEDGER_DEPLOYMENT_FILE}" facilities 0 address)"
+ledger-bridge org create --name demo-bank --kind bank --facility "${facility}" --json >"${RUN_DIR}/bank.json"
+ledger-bridge org create --name demo-auditor --kind auditor --json >"${RUN_DIR}/auditor.json"
+ledger-bridge org create --name demo-regulator --kind regulator --json >"${RUN_DIR}/regulator.json"
 {
-    echo "Demo credentials (shown once; send as 'Authorization: Bearer <credential>'):"
-    ledger-bridge org create --name demo-bank --kind bank --facility "${facility}"
-    ledger-bridge org create --name demo-auditor --kind auditor
-    ledger-bridge org create --name demo-regulator --kind regulator
-} | tee "${RUN_DIR}/credentials.txt"
+    echo "export BANK_CREDENTIAL=$(json_field "${RUN_DIR}/bank.json" token)"
+    echo "export AUDITOR_CREDENTIAL=$(json_field "${RUN_DIR}/auditor.json" token)"
+    echo "export REGULATOR_CREDENTIAL=$(json_field "${RUN_DIR}/regulator.json" token)"
+    echo "export PAYEE=${payee}"
+} >"${RUN_DIR}/credentials.env"
+rm -f "${RUN_DIR}"/{bank,auditor,regulator}.json
 
-ledger-bridge serve --host 127.0.0.1 --port "${API_PORT}" >"${RUN_DIR}/bridge.log" 2>&1 &
+setsid ledger-bridge serve --host 127.0.0.1 --port "${API_PORT}" >"${RUN_DIR}/bridge.log" 2>&1 &
 started_pids+=($!)
 wait_for "the bridge" 60 curl -sf "${API_URL}/health"
 
@@ -90,13 +107,18 @@ The ledger is running.
   OpenAPI:      ${API_URL}/openapi.json
   Chain (RPC):  ${RPC_URL}
   Logs:         ${RUN_DIR}/anvil.log, ${RUN_DIR}/bridge.log
-  Credentials:  ${RUN_DIR}/credentials.txt
 
-A first drawdown (line 1, entrusted to a registered payee), as the bank:
+Demo credentials (shown once; also in ${RUN_DIR}/credentials.env), sent as 'Authorization: Bearer ...':
+$(sed 's/^/  /' "${RUN_DIR}/credentials.env")
+
+In another shell, 'source ${RUN_DIR}/credentials.env', then draw on line 1 as the bank:
   curl -s -X POST ${API_URL}/v1/lines/1/drawdowns \\
-    -H "Authorization: Bearer <bank credential>" -H "Idempotency-Key: first-drawdown-1" \\
+    -H "Authorization: Bearer \$BANK_CREDENTIAL" -H "Idempotency-Key: first-drawdown-1" \\
     -H "Content-Type: application/json" \\
-    -d '{"amount": "2500000.00", "payee": "${payee}", "invoice_hash": "0x$(printf 'ab%.0s' {1..32})"}'
+    -d '{"amount": "2500000.00", "payee": "'\$PAYEE'", "invoice_hash": "0x$(printf 'ab%.0s' {1..32})"}'
+Follow the operation it returns, then read the line's history as the auditor:
+  curl -s ${API_URL}/v1/operations/<operation id> -H "Authorization: Bearer \$BANK_CREDENTIAL"
+  curl -s ${API_URL}/v1/lines/1/history -H "Authorization: Bearer \$AUDITOR_CREDENTIAL"
 
 Press Ctrl-C to stop everything.
 EOF
