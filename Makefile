@@ -16,7 +16,7 @@ export PYTHONPATH := $(CURDIR)/backend
 
 APE_NETWORK := ethereum:local:foundry
 
-.PHONY: install compile up test slither gas lint clean
+.PHONY: install compile up test slither gas scenario lint clean
 
 install: $(VENV)/.installed node_modules/.installed $(SOLCX_BINARY_PATH)/solc-v$(SOLC_VERSION)
 
@@ -43,7 +43,7 @@ up: compile
 
 test: compile slither
 	$(BIN)/ape test tests/contracts --network $(APE_NETWORK) -q -p no:cacheprovider
-	$(BIN)/python -m pytest tests/tools tests/reference tests/bridge tests/integration -q -p no:cacheprovider
+	$(BIN)/python -m pytest tests/tools tests/reference tests/bridge tests/integration tests/scenarios -q -p no:cacheprovider
 
 # Static analysis of the deployable contracts; fails on any medium or high finding.
 # Accepted findings are explained in docs/static-analysis.md.
@@ -56,6 +56,12 @@ slither: install
 
 gas: compile
 	$(BIN)/ape run measure_gas --network $(APE_NETWORK)
+
+# Replay one scenario on a fresh local chain and bridge:
+#   make scenario FILE=scenarios/renewal.yaml REPORT=.run/renewal.json
+scenario: compile
+	@test -n "$(FILE)" -a -n "$(REPORT)" || { echo "usage: make scenario FILE=<scenario.yaml> REPORT=<report.json>" >&2; exit 2; }
+	$(BIN)/ledger-bridge scenario run "$(FILE)" --report "$(REPORT)"
 
 lint: install
 	$(BIN)/ruff check backend tests scripts

@@ -90,10 +90,11 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
     mapping(uint256 word => uint256 bits) private _usedRequests;
 
     Policy private _policy;
+    // The counters and the locked total share one slot, which every drawdown reads and writes.
     uint64 private _lineCount;
     uint64 private _drawdownCount;
     uint32 private _poolCount;
-    uint128 private _totalLocked;
+    uint96 private _totalLocked;
 
     modifier onlyRegulator() {
         _checkRegulator(msg.sender);
@@ -271,7 +272,7 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
         Line storage line = _lineIn(lineId, LineStatus.Active);
         _checkSoloLimitChange(lineId, line, limit);
 
-        _setLimit(requestId, lineId, line, limit, address(0));
+        _setLimit(requestId, lineId, line, limit, msg.sender, address(0));
     }
 
     /// @inheritdoc ICreditFacility
@@ -297,7 +298,7 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
         if (pending.proposer == msg.sender) revert CreditSecondOfficerRequired(lineId, pending.proposer);
 
         delete _pendingLimitChanges[lineId];
-        _setLimit(requestId, lineId, line, pending.limit, msg.sender);
+        _setLimit(requestId, lineId, line, pending.limit, pending.proposer, msg.sender);
     }
 
     /// @inheritdoc ICreditFacility
@@ -320,9 +321,9 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
 
         InterestAccrual.State memory state = _advance(lineId, line, day);
         state.maturityDay = maturityDay;
-        if (rateBps != 0) _scheduleRate(state, rateBps, rateEffectiveDay);
+        if (rateBps != 0) _scheduleRate(lineId, state, rateBps, rateEffectiveDay);
         _store(line, state);
-        if (limit != 0 && limit != line.limit) _setLimit(requestId, lineId, line, limit, address(0));
+        if (limit != 0 && limit != line.limit) _setLimit(requestId, lineId, line, limit, msg.sender, address(0));
 
         emit LineRenewed(lineId, requestId, maturityDay, line.limit, rateBps == 0 ? line.rateBps : rateBps, rateEffectiveDay);
     }
@@ -374,6 +375,8 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
     function writeOff(uint256 requestId, uint64 lineId) external onlyRole(CREDIT_OFFICER_ROLE) {
         _useRequest(requestId);
         Line storage line = _lineIn(lineId, LineStatus.Defaulted);
+        // A written-off line can neither pay out nor return locked money, so it must be returned first.
+        if (line.locked != 0) revert FundFlowLockedBalanceRemaining(lineId, line.locked);
         InterestAccrual.State memory state = _advance(lineId, line, today());
         uint128 outstanding = state.owed();
 
@@ -466,7 +469,7 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
 
         funds.amount -= amount;
         _lines[lineId].locked -= uint96(amount);
-        _totalLocked -= amount;
+        _totalLocked -= uint96(amount);
 
         emit LockedFundsReturned(lineId, drawdownId, requestId, amount, funds.amount);
 
@@ -800,7 +803,7 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
 
         _lockedFunds[drawdownId] = LockedFunds(lineId, amount);
         line.locked += uint256(amount).toUint96();
-        _totalLocked += amount;
+        _totalLocked += uint256(amount).toUint96();
 
         emit FundsLocked(lineId, drawdownId, amount, _totalLocked);
     }
@@ -839,7 +842,7 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
 
         funds.amount = locked - payout.amount;
         line.locked -= uint96(payout.amount);
-        _totalLocked -= payout.amount;
+        _totalLocked -= uint96(payout.amount);
 
         _emitPayout(lineId, requestId, payout, category, version, locked - payout.amount);
 
@@ -932,16 +935,32 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
         if (last != 0 && today() < nextAllowed) revert CreditLimitChangeTooSoon(lineId, last, nextAllowed);
     }
 
-    function _setLimit(uint256 requestId, uint64 lineId, Line storage line, uint128 limit, address approver) private {
+    /// @dev `officer` made or proposed the change; `approver` is the second officer, or zero for a solo change.
+    function _setLimit(
+        uint256 requestId,
+        uint64 lineId,
+        Line storage line,
+        uint128 limit,
+        address officer,
+        address approver
+    ) private {
         uint128 previous = line.limit;
 
         line.limit = limit;
         line.lastLimitChangeDay = today();
 
-        emit LimitChanged(lineId, requestId, previous, limit, msg.sender, approver);
+        emit LimitChanged(lineId, requestId, previous, limit, officer, approver);
     }
 
-    function _scheduleRate(InterestAccrual.State memory state, uint16 rateBps, uint32 effectiveDay) private pure {
+    function _scheduleRate(uint64 lineId, InterestAccrual.State memory state, uint16 rateBps, uint32 effectiveDay)
+        private
+        pure
+    {
+        // A line stores one pending change, so scheduling a later one would drop the pending one unapplied.
+        uint32 pendingDay = state.nextRateDay;
+        if (pendingDay != 0 && effectiveDay > pendingDay) {
+            revert CreditRateChangePending(lineId, pendingDay, effectiveDay);
+        }
         if (effectiveDay <= state.cursorDay) {
             // The line is up to date with today's start, so a rate effective today applies to today's balance.
             state.rateBps = rateBps;

@@ -48,6 +48,10 @@ contract FundFlowRules is IFundFlowRules, AccessControl {
         if (category == 0) revert FundFlowCategoryInvalid(category);
         Payee storage entry = _registered(account);
         uint32 previous = entry.category;
+        // Otherwise a registrar could lift the regulator's block on a payee by relabelling it.
+        if (_blockedCategories[previous] && !hasRole(REGULATOR_ROLE, msg.sender)) {
+            revert FundFlowCategoryBlocked(account, previous);
+        }
 
         entry.category = category;
         uint64 version = _bumpVersion();

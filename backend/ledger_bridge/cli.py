@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from ledger_bridge.core.config import Settings, get_settings
 from ledger_bridge.core.errors import LedgerBridgeError
 from ledger_bridge.core.security import IssuedCredential, Role
+from ledger_bridge.scenarios.cli import add_scenario_command
 from ledger_bridge.storage import organisations as store
 from ledger_bridge.storage.db import create_db_engine, create_session_factory, upgrade_to_head
 
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_org_commands(commands)
     _add_credential_commands(commands)
     _add_serve_command(commands)
+    add_scenario_command(commands)
     return parser
 
 

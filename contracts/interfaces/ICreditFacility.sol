@@ -136,6 +136,9 @@ interface ICreditFacility {
 
     error CreditRateEffectiveDayInvalid(uint64 lineId, uint32 effectiveDay, uint32 today);
 
+    /// @notice A rate change from `pendingDay` has not applied yet, so a later one must wait until it has.
+    error CreditRateChangePending(uint64 lineId, uint32 pendingDay, uint32 effectiveDay);
+
     error CreditBorrowerInvalid(address borrower);
 
     /// @notice The facility holds only `liquidity` free tokens (locked balances excluded).
@@ -333,6 +336,7 @@ interface ICreditFacility {
 
     function declareDefault(uint256 requestId, uint64 lineId) external;
 
+    /// @notice Writes off a defaulted line. Reverts with {FundFlowLockedBalanceRemaining} while money is locked.
     function writeOff(uint256 requestId, uint64 lineId) external;
 
     function recover(uint256 requestId, uint64 lineId, uint128 amount) external;

@@ -65,7 +65,11 @@ interface IFundFlowRules {
     /// @notice Registers a payee. Only accounts with the registrar role (bank operators) may do it.
     function registerPayee(address payee, uint32 category, bytes32 documentsHash) external;
 
-    /// @notice Moves a payee to another category. Later payouts are checked against the new one.
+    /**
+     * @notice Moves a payee to another category. Later payouts are checked against the new one.
+     * @dev Registrars and the regulator may do it, but only the regulator may move a payee out of a
+     * blocked category. A registrar's attempt reverts with {FundFlowCategoryBlocked}.
+     */
     function changePayeeCategory(address payee, uint32 category) external;
 
     /// @notice Blocks a category for every payout from every facility. Regulator only.

@@ -108,6 +108,9 @@ library InterestAccrual {
      * period's accrued interest. The caller has checked that `amount` is at most {owed}.
      */
     function applyPayment(State memory state, uint128 amount) internal pure returns (Allocation memory paid) {
+        // Only a payment of everything owed may drop the sub-fen rest of the accrual. A partial payment
+        // that leaves nothing for the accrual must keep it, even when it rounds to zero.
+        bool paysAll = amount == owed(state);
         uint128 remaining = amount;
         paid.overdueInterest = _min(remaining, state.overdueInterest);
         state.overdueInterest -= paid.overdueInterest;
@@ -122,7 +125,7 @@ library InterestAccrual {
         remaining -= paid.principal;
 
         paid.accrued = remaining;
-        if (remaining == roundToFen(state.accrued)) {
+        if (paysAll) {
             state.accrued = 0;
         } else {
             // The rest is below the rounded accrual, so it is at most accrued - HALF_SCALE fen-units.

@@ -4,10 +4,14 @@ Run with `ape test tests/contracts --network ethereum:local:foundry` (Anvil from
 chain snapshot around each fixture scope, so every test starts from the state its fixtures built.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta, timezone
 
+import ape
 import pytest
+from ape.exceptions import CustomError
+from eth_utils import is_hex_address, keccak, to_checksum_address
 
 CST = timezone(timedelta(hours=8))
 DEFAULT_SETTLEMENT_DAY = 21
@@ -165,3 +169,142 @@ def open_line(facility, operator, officer, borrower, travel):
         return line_id
 
     return factory
+
+
+# ---------------------------------------------------------------------------------------------
+# Fund-flow lock
+# ---------------------------------------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip tests marked `slow` unless the `-m` expression names them."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    skip_slow = pytest.mark.skip(reason="long run; select it with `-m slow`")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip_slow)
+
+
+@contextmanager
+def reverts_with(error: type[CustomError], **inputs) -> Iterator:
+    """Expect a revert with the custom error `error` carrying `inputs`.
+
+    `ape.reverts` passes any revert it could not decode and ignores input names the error lacks,
+    so this also checks the decoded error's name and that every expected input exists. Address
+    inputs are compared checksummed.
+
+    NOTE: ape-foundry 0.8.12 drops the revert data of a failed `eth_call`, so a view function
+    must be sent as a transaction (`contract.view.transact(..., sender=...)`) to be checked here.
+    """
+    expected = {name: _checksummed(value) for name, value in inputs.items()}
+    with ape.reverts(error, **expected) as info:
+        yield info
+
+    raised = info.value
+    assert isinstance(raised, CustomError), f"expected {error.__name__}, got undecoded {raised!r}"
+    assert type(raised).__name__ == error.__name__, f"expected {error.__name__}, got {raised!r}"
+    missing = sorted(set(expected) - set(raised.inputs))
+    assert not missing, f"{error.__name__} has no inputs named {missing}"
+
+
+def _checksummed(value):
+    if hasattr(value, "address"):
+        return value.address
+    if isinstance(value, str) and is_hex_address(value):
+        return to_checksum_address(value)
+    return value
+
+
+@pytest.fixture
+def crypto_exchange(rules, operator, regulator) -> str:
+    """Return a payee registered in the crypto-exchange category, which the regulator blocked."""
+    exchange = to_checksum_address("0x" + "c9" * 20)
+    documents_hash = keccak(b"exchange registration")
+    rules.registerPayee(exchange, CATEGORY_CRYPTO_EXCHANGE, documents_hash, sender=operator)
+    rules.blockCategory(CATEGORY_CRYPTO_EXCHANGE, keccak(b"speculation risk"), sender=regulator)
+    return exchange
+
+
+# ---------------------------------------------------------------------------------------------
+# Credit lines checked against the reference model
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def travel_to_day(chain, travel) -> Callable[[date], None]:
+    """Return a function that moves the chain to 10:00 CST on a day, or leaves it if already on it.
+
+    Several lines of one test can then act on the same day in any order.
+    """
+
+    def move_to(day: date) -> None:
+        if chain.pending_timestamp < cst_timestamp(day):
+            travel(day)
+        next_day_start = cst_timestamp(day + timedelta(days=1), time(0, 0))
+        assert chain.pending_timestamp < next_day_start, f"the chain is already past {day}"
+
+    return move_to
+
+
+@pytest.fixture
+def modelled_line(
+    facility, operator, officer, borrower, registered_payees, travel_to_day, request_id
+):
+    """Return a factory that opens a line and pairs it with a reference model of the same terms.
+
+    The factory takes (limit_fen, rate_bps, opened, maturity) like `open_line`, and optionally the
+    borrower, and returns a `ModelledLine` whose drawdowns pay the first registered payee. Unlike
+    `open_line`, it can open several lines on one day.
+    """
+    from modelled_line import ModelledLine
+
+    from ledger_bridge.reference.interest import LineModel
+
+    def factory(
+        limit_fen: int, rate_bps: int, opened: date, maturity: date, borrower_address=None
+    ) -> ModelledLine:
+        travel_to_day(opened)
+        receipt = facility.applyForLine(
+            request_id(),
+            borrower_address or borrower,
+            keccak(b"application"),
+            limit_fen,
+            rate_bps,
+            day_number(maturity),
+            sender=operator,
+        )
+        line_id = receipt.events[0].lineId
+        facility.approveLine(request_id(), line_id, sender=officer)
+        facility.openLine(request_id(), line_id, sender=officer)
+
+        model = LineModel(
+            limit_fen,
+            rate_bps,
+            maturity,
+            settlement_day=DEFAULT_SETTLEMENT_DAY,
+            penalty_markup_pct=DEFAULT_PENALTY_MARKUP_PCT,
+        )
+        payee = registered_payees[0]
+        return ModelledLine(
+            facility, line_id, model, opened, operator, payee, travel_to_day, request_id
+        )
+
+    return factory
+
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _skip_printing_revert_traces():
+    """Keep expected reverts fast by not printing a call trace for each one.
+
+    ape-foundry 0.8.12 renders the whole call trace to the terminal on every revert, which costs
+    a large share of each expected revert. The trace is still fetched and the custom error still
+    decoded, so `ape.reverts` matching is unaffected.
+    """
+    from ape_ethereum.trace import TransactionTrace
+
+    original = TransactionTrace.show
+    TransactionTrace.show = lambda self, *args, **kwargs: None
+    yield
+    TransactionTrace.show = original
