@@ -42,7 +42,7 @@ up: compile
 	tools/up.sh
 
 test: compile slither
-	$(BIN)/ape test tests/contracts --network $(APE_NETWORK) -q -p no:cacheprovider
+	tools/with-anvil.sh $(BIN)/ape test tests/contracts --network $(APE_NETWORK) -q -p no:cacheprovider
 	$(BIN)/python -m pytest tests/tools tests/reference tests/bridge tests/integration tests/scenarios -q -p no:cacheprovider
 
 # Static analysis of the deployable contracts; fails on any medium or high finding.

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger_bridge.api.main import api_router
+from ledger_bridge.api.main import OPENAPI_TAGS, api_router
 from ledger_bridge.api.middleware import MetricsMiddleware, RequestBodyMiddleware
 from ledger_bridge.api.problems import register_problem_handlers
 from ledger_bridge.chain.runtime import install_chain
@@ -71,6 +71,7 @@ def create_app(
         title="Ledger bridge",
         version=_package_version(),
         description=DESCRIPTION,
+        openapi_tags=OPENAPI_TAGS,
         lifespan=_lifespan,
     )
     _init_state(app, settings, services)

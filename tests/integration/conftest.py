@@ -1,13 +1,15 @@
 """Fixtures for the integration tests: a real Anvil, the Ape deployment and the real app.
 
 Layers, all in session scope except the factories: a local chain on a free
-127.0.0.1 port, the contracts deployed on it by scripts/deploy.py, the app
-with its worker and indexer on a SQLite file, then organisations and lines.
-Anvil is stopped by its process id when the session ends.
+127.0.0.1 port, then the contracts deployed on it by scripts/deploy.py and a
+second bank's facility. On top come the app with its worker and indexer on a
+SQLite file, then organisations and lines. Anvil is stopped by its process id
+when the session ends.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -52,6 +54,12 @@ BORROWER_INDEX = 7
 FIXTURE_REQUEST_IDS = iter(range(2**200, 2**201))
 DEFAULT_RATE_BPS = 435
 LINE_TERM_DAYS = 365
+# The second facility's constructor arguments, as scripts/deploy.py passes them for the first:
+# settlement day, penalty markup and (entrusted threshold in fen, max limit change bps,
+# limit change interval days, cycle threshold, review required).
+SETTLEMENT_DAY_OF_MONTH = 21
+PENALTY_MARKUP_PCT = 50
+FACILITY_POLICY = (100_000_000, 2200, 90, 8, True)
 
 
 def _free_port() -> int:
@@ -128,6 +136,63 @@ def deployment(deployment_file: Path) -> Deployment:
 
 
 @pytest.fixture(scope="session")
+def second_facility(w3: Web3, deployment: Deployment) -> tuple[str, int]:
+    """Deploy another bank's facility from Ape's build output, and return its address and block.
+
+    It shares the token and the fund-flow rules, and the same accounts hold its roles,
+    so the bridge's signers can act on both facilities.
+    """
+    build = json.loads((REPOSITORY / ".build" / "__local__.json").read_text())
+    artifact = build["contractTypes"][CREDIT_FACILITY]
+    factory = w3.eth.contract(
+        abi=artifact["abi"], bytecode=artifact["deploymentBytecode"]["bytecode"]
+    )
+    admin = deployment.accounts["admin"]
+    constructor = factory.constructor(
+        deployment.settlement_token,
+        deployment.fund_flow_rules,
+        admin,
+        SETTLEMENT_DAY_OF_MONTH,
+        PENALTY_MARKUP_PCT,
+        FACILITY_POLICY,
+    )
+    receipt = _transact(w3, constructor, admin)
+    facility = contract_at(w3, CREDIT_FACILITY, receipt["contractAddress"])
+    grants = [
+        ("OPERATOR_ROLE", "operator"),
+        ("CREDIT_OFFICER_ROLE", "officer"),
+        ("CREDIT_OFFICER_ROLE", "second_officer"),
+        ("TREASURY_ROLE", "treasury"),
+    ]
+    for role_name, account in grants:
+        role = getattr(facility.functions, role_name)().call()
+        _transact(w3, facility.functions.grantRole(role, deployment.accounts[account]), admin)
+    return facility.address, receipt["blockNumber"]
+
+
+@pytest.fixture(scope="session")
+def bridge_deployment_file(
+    deployment_file: Path,
+    second_facility: tuple[str, int],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    """The deployment file the app reads: the deployed one plus the second bank's facility."""
+    document = json.loads(deployment_file.read_text())
+    address, block = second_facility
+    document["facilities"].append(
+        {"name": "second-bank", "address": address, "deployment_block": block}
+    )
+    path = tmp_path_factory.mktemp("bridge-deployment") / "local.json"
+    path.write_text(json.dumps(document, indent=2))
+    return path
+
+
+@pytest.fixture(scope="session")
+def bridge_deployment(bridge_deployment_file: Path) -> Deployment:
+    return load_deployment(bridge_deployment_file)
+
+
+@pytest.fixture(scope="session")
 def w3(anvil_url: str) -> Web3:
     return create_web3(anvil_url, timeout_seconds=10)
 
@@ -181,13 +246,13 @@ def open_line(
 
 @pytest.fixture(scope="session")
 def settings(
-    anvil_url: str, deployment_file: Path, tmp_path_factory: pytest.TempPathFactory
+    anvil_url: str, bridge_deployment_file: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
     database = tmp_path_factory.mktemp("database") / "bridge.db"
     return Settings(
         environment="development",
         rpc_url=anvil_url,
-        deployment_file=deployment_file,
+        deployment_file=bridge_deployment_file,
         database_url=f"sqlite:///{database}",
         log_format="text",
         worker_poll_interval_ms=50,
@@ -235,6 +300,17 @@ def _create_member(
 @pytest.fixture(scope="session")
 def bank(session_factory: sessionmaker[Session], deployment: Deployment) -> Member:
     return _create_member(session_factory, Role.BANK, deployment.facilities[0].address)
+
+
+@pytest.fixture(scope="session")
+def other_bank(session_factory: sessionmaker[Session], second_facility: tuple[str, int]) -> Member:
+    """A bank whose facility is the second one, which has no lines of its own."""
+    return _create_member(session_factory, Role.BANK, second_facility[0])
+
+
+@pytest.fixture(scope="session")
+def admin(session_factory: sessionmaker[Session]) -> Member:
+    return _create_member(session_factory, Role.ADMIN)
 
 
 @pytest.fixture(scope="session")

@@ -234,9 +234,13 @@ def test_history_filters_by_event(client: Any, bank: Member, line_id: int) -> No
     assert {item["event"] for item in page["events"]} == {"LineOpened", "LineDrawn"}
 
 
-def test_auditor_reads_history_and_state(client: Any, auditor: Member, line_id: int) -> None:
-    history = client.get(f"/v1/lines/{line_id}/history", headers=auditor.headers)
-    state = client.get(f"/v1/lines/{line_id}", headers=auditor.headers)
+def test_auditor_reads_history_and_state(
+    client: Any, auditor: Member, line_id: int, facility: Contract
+) -> None:
+    # The bridge serves two facilities, so an auditor names the one it reads.
+    params = {"facility": facility.address}
+    history = client.get(f"/v1/lines/{line_id}/history", params=params, headers=auditor.headers)
+    state = client.get(f"/v1/lines/{line_id}", params=params, headers=auditor.headers)
 
     assert history.status_code == 200, history.text
     assert state.status_code == 200, state.text

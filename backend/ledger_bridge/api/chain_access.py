@@ -82,3 +82,14 @@ def require_line(chain: ChainRuntime, facility_address: str, line_id: int) -> No
     """Raise LineNotFoundError unless the facility has the line."""
     if not chain.lines.exists(facility_address, line_id):
         raise LineNotFoundError(facility_address, line_id)
+
+
+def require_own_line(principal: Principal, chain: ChainRuntime, line_id: int) -> str:
+    """Return the bank's facility address, or raise NotFoundError unless it has the line.
+
+    Line ids are numbered per facility, so a bank that names another bank's
+    line id either reaches a line of its own with that id or gets 404.
+    """
+    facility = resolve_facility(principal, chain, None)
+    require_line(chain, facility, line_id)
+    return facility

@@ -1,4 +1,4 @@
-"""Live reads of credit lines from the facility contracts."""
+"""Live reads of credit lines, pools and locked balances from the facility contracts."""
 
 from __future__ import annotations
 
@@ -54,8 +54,16 @@ class LineSnapshot:
     locked: int
 
 
+@dataclass(frozen=True, slots=True)
+class LockedBalance:
+    """The money of a self-directed drawdown still locked for its line's borrower, in fen."""
+
+    line_id: int
+    amount: int
+
+
 class LineReader:
-    """Reads lines from facilities, caching each facility's line count.
+    """Reads lines, pools and locked balances from facilities, caching each line count.
 
     Line ids run from 1 to `lineCount()` and lines are never deleted, so a
     cached count only needs a refresh when a higher id is asked for.
@@ -75,20 +83,41 @@ class LineReader:
             cached = self._line_counts.get(facility_address, 0)
         if line_id <= cached:
             return True
-        count = _call_node(self._facility(facility_address).functions.lineCount().call)
+        count = call_node(self._facility(facility_address).functions.lineCount().call)
         with self._lock:
             self._line_counts[facility_address] = max(count, cached)
         return line_id <= count
 
-    def read(self, facility_address: str, line_id: int) -> LineSnapshot:
-        """Return the line's state today, reading `today()` and `lineState` at the same block."""
+    def read(self, facility_address: str, line_id: int, day: int | None = None) -> LineSnapshot:
+        """Return the line's state at `day` (default today), read at one block.
+
+        `day` must be today or later in the contract's calendar. The caller
+        checks it against `today`, because the contract cannot state a line's
+        balances for a past day.
+        """
         facility = self._facility(facility_address)
-        block_number = _call_node(lambda: self._w3.eth.block_number)
-        day = _call_node(lambda: facility.functions.today().call(block_identifier=block_number))
-        state = _call_node(
+        block_number = call_node(lambda: self._w3.eth.block_number)
+        if day is None:
+            day = call_node(lambda: facility.functions.today().call(block_identifier=block_number))
+        state = call_node(
             lambda: facility.functions.lineState(line_id, day).call(block_identifier=block_number)
         )
         return _snapshot(block_number, day, state)
+
+    def today(self, facility_address: str) -> int:
+        """Return the facility's current day number (China Standard Time, by block time)."""
+        return call_node(self._facility(facility_address).functions.today().call)
+
+    def pool(self, facility_address: str, pool_id: int) -> tuple[int, int]:
+        """Return a pool's (limit, used) in fen; (0, 0) for a pool that was never created."""
+        limit, used = call_node(self._facility(facility_address).functions.pool(pool_id).call)
+        return limit, used
+
+    def locked_balance(self, facility_address: str, drawdown_id: int) -> LockedBalance | None:
+        """Return a drawdown's locked balance, or None if it locked no money in this facility."""
+        call = self._facility(facility_address).functions.lockedBalance(drawdown_id).call
+        line_id, amount = call_node(call)
+        return None if line_id == 0 else LockedBalance(line_id=line_id, amount=amount)
 
     def _facility(self, address: str) -> Contract:
         with self._lock:
@@ -142,7 +171,7 @@ def _snapshot(block_number: int, day: int, state: tuple) -> LineSnapshot:
     )
 
 
-def _call_node(read: Callable[[], T]) -> T:
+def call_node(read: Callable[[], T]) -> T:
     """Run a read against the node, turning node failures into ChainUnavailableError."""
     try:
         return read()

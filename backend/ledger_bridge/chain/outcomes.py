@@ -73,6 +73,19 @@ def facility_not_deployed(operation: Operation) -> DecodedRevert:
     )
 
 
+def rules_not_deployed(operation: Operation) -> DecodedRevert:
+    """Describe an operation for the fund-flow rules when the worker has no rules address."""
+    return DecodedRevert(
+        error="RulesNotDeployed",
+        args={},
+        message=(
+            f"RulesNotDeployed: operation {operation.id} calls the fund-flow rules contract, "
+            "but the bridge's worker was started without its address, so nothing was sent; "
+            "ask the bridge's operators to check the deployment file"
+        ),
+    )
+
+
 def request_used_elsewhere(operation: Operation, current: SignedTransaction) -> DecodedRevert:
     """Describe a request id that another sender's transaction used on chain."""
     return DecodedRevert(

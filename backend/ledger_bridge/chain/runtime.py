@@ -20,11 +20,12 @@ from ledger_bridge.chain.client import create_web3
 from ledger_bridge.chain.deployment import Deployment, load_deployment, verify_chain
 from ledger_bridge.chain.errors import ChainError
 from ledger_bridge.chain.lines import LineReader
+from ledger_bridge.chain.rules import RulesReader
 from ledger_bridge.chain.signers import SignerRole, load_signers
 from ledger_bridge.chain.worker import TransactionWorker
 from ledger_bridge.core.config import Settings
-from ledger_bridge.indexer.decoding import EventDecoder
-from ledger_bridge.indexer.service import EventIndexer
+from ledger_bridge.core.metrics import OperationMetrics
+from ledger_bridge.indexer.service import EventIndexer, create_indexer
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +45,19 @@ class ChainRuntime:
 
     name = "chain"
 
-    def __init__(self, settings: Settings, session_factory: sessionmaker[Session]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: sessionmaker[Session],
+        metrics: OperationMetrics | None = None,
+    ) -> None:
         self._settings = settings
         self._session_factory = session_factory
+        self._metrics = metrics
         self.w3: Web3 = create_web3(settings.rpc_url, settings.rpc_timeout_seconds)
         self.deployment: Deployment | None = None
         self.lines = LineReader(self.w3)
+        self.rules = RulesReader(self.w3)
         self.worker: TransactionWorker | None = None
         self.indexer: EventIndexer | None = None
 
@@ -78,9 +86,11 @@ class ChainRuntime:
             self.worker.wake()
 
     def check_ready(self) -> None:
-        """Readiness check: raises unless connected and the node answers."""
+        """Readiness check: raises unless connected, the node answers and the indexer runs."""
         self.require_deployment()
         self.w3.eth.block_number  # noqa: B018 - the request itself is the check
+        if self.indexer is not None:
+            self.indexer.check_running()
 
     def _start(self) -> None:
         settings = self._settings
@@ -117,28 +127,19 @@ class ChainRuntime:
             poll_interval_seconds=settings.worker_poll_interval_ms / 1000,
             max_pending=settings.worker_max_pending,
             facility_addresses=[facility.address for facility in deployment.facilities],
+            rules_address=deployment.fund_flow_rules,
+            metrics=self._metrics,
         )
 
     def _create_indexer(self, deployment: Deployment) -> EventIndexer:
-        settings = self._settings
-        w3 = create_web3(settings.rpc_url, settings.rpc_timeout_seconds)
-        decoder = EventDecoder(w3, deployment, token_transfers=settings.indexer_token_transfers)
-        return EventIndexer(
-            w3=w3,
-            session_factory=self._session_factory,
-            decoder=decoder,
-            first_block=deployment.first_block,
-            block_range=settings.indexer_block_range,
-            # Events appear in the history with as many confirmations as operations need.
-            lag_blocks=settings.confirmations - 1,
-            max_reorg_depth=settings.indexer_max_reorg_depth,
-            poll_interval_seconds=settings.indexer_poll_interval_ms / 1000,
-        )
+        return create_indexer(self._settings, deployment, self._session_factory)
 
 
 def install_chain(app: FastAPI) -> ChainRuntime:
     """Add the chain runtime to an app built by create_app, before the app starts."""
-    runtime = ChainRuntime(app.state.settings, app.state.session_factory)
+    runtime = ChainRuntime(
+        app.state.settings, app.state.session_factory, app.state.metrics.operations
+    )
     app.state.services.append(runtime)
     app.state.chain_client = runtime
     app.state.readiness.register("chain", runtime.check_ready)

@@ -90,6 +90,11 @@ class NonceTracker:
         self._address = address
         self._next: int | None = None
 
+    @property
+    def address(self) -> str:
+        """The signer's address."""
+        return self._address
+
     def peek(self, session: Session) -> int:
         """Return the nonce the next transaction gets, syncing with the node on first use."""
         if self._next is None:

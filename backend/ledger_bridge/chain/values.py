@@ -27,6 +27,7 @@ AMOUNT_ARGUMENT_NAMES = frozenset(
         "availableAfter",
         "balance",
         "currentLimit",
+        "entrustedThreshold",
         "interestDue",
         "interestDueAfter",
         "interestDuePaid",
@@ -154,6 +155,11 @@ def day_to_date(day_number: int) -> date:
     Raises OverflowError for day numbers beyond the year 9999.
     """
     return _EPOCH + timedelta(days=day_number)
+
+
+def date_to_day(day: date) -> int:
+    """Return the China Standard Time day number of a calendar date: days since 1970-01-01."""
+    return (day - _EPOCH).days
 
 
 def format_day(day_number: int) -> str:

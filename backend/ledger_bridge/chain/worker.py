@@ -2,19 +2,23 @@
 
 An operation moves through these states in the worker:
 
-- accepted -> sending: the worker claims it, builds the contract call and
+- accepted -> sending: the worker claims it, builds the call of the contract
+  that the kind targets (the operation's facility or the fund-flow rules) and
   estimates its gas. A revert at estimation makes it failed with the decoded
   error before any nonce is taken, so the signer's nonces keep no gap.
 - sending -> sent: the transaction is signed with the next nonce and stored
   with its hash, nonce and raw bytes in one commit, and only then sent.
 - sent -> confirmed or failed: once its receipt has `confirmations` blocks.
+  A confirmed operation keeps the ids and events that its receipt carries.
 
 After a restart, operations left in "sending" go back to "accepted", because
 nothing was signed for them yet. Operations in "sent" are tracked by their
 stored hashes: a transaction that the node has forgotten is resent with the
 same bytes, so the same nonce. Only when that nonce went to another
 transaction is the operation signed again with a new nonce, and never if the
-chain already used its request id.
+chain already used its request id. Calls to the fund-flow rules carry no
+request id. They are signed again, because a transaction whose nonce another
+transaction took can no longer be mined.
 
 NOTE: one worker must own a signer's nonces. Replicas sharing a database
 need a lease per signer before more than one of them runs this worker.
@@ -29,6 +33,7 @@ from collections.abc import Iterable, Mapping
 
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
+from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
@@ -36,15 +41,23 @@ from web3.contract import Contract
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.types import TxReceipt
 
-from ledger_bridge.chain.calls import SIGNER_ROLES, build_call, kinds_signed_by
-from ledger_bridge.chain.contracts import CREDIT_FACILITY, contract_at
+from ledger_bridge.chain.calls import (
+    CALL_TARGETS,
+    SIGNER_ROLES,
+    CallTarget,
+    build_call,
+    kinds_signed_by,
+)
+from ledger_bridge.chain.contracts import CREDIT_FACILITY, FUND_FLOW_RULES, contract_at
 from ledger_bridge.chain.errors import DecodedRevert, decode_revert, revert_data_of
 from ledger_bridge.chain.outcomes import (
     explain_failed_receipt,
     facility_not_deployed,
     invalid_payload,
     request_used_elsewhere,
+    rules_not_deployed,
 )
+from ledger_bridge.chain.receipts import operation_result
 from ledger_bridge.chain.signers import SignerRole
 from ledger_bridge.chain.transactions import (
     TRANSIENT_ERRORS,
@@ -52,6 +65,7 @@ from ledger_bridge.chain.transactions import (
     SignedCall,
     sign_call,
 )
+from ledger_bridge.core.metrics import OperationMetrics
 from ledger_bridge.storage.db import begin_write
 from ledger_bridge.storage.models import (
     Operation,
@@ -82,6 +96,8 @@ class TransactionWorker:
         poll_interval_seconds: float,
         max_pending: int,
         facility_addresses: Iterable[str],
+        rules_address: str | None = None,
+        metrics: OperationMetrics | None = None,
     ) -> None:
         self._w3 = w3
         self._sessions = session_factory
@@ -95,7 +111,13 @@ class TransactionWorker:
         # Only these contracts get transactions: a call to an address without code succeeds
         # at estimation and on chain, so a wrong address would look like a confirmed write.
         self._facility_addresses = frozenset(address.lower() for address in facility_addresses)
-        self._facilities: dict[str, Contract] = {}
+        self._rules_address = rules_address
+        self._contract_names = {address: CREDIT_FACILITY for address in self._facility_addresses}
+        if rules_address is not None:
+            self._contract_names[rules_address.lower()] = FUND_FLOW_RULES
+        self._contracts: dict[str, Contract] = {}
+        # Without a registry of the app's, the metrics are counted and never exported.
+        self._metrics = metrics or OperationMetrics(CollectorRegistry())
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -235,11 +257,11 @@ class TransactionWorker:
         self, session: Session, operation: Operation, account: LocalAccount, tracker: NonceTracker
     ) -> SignedCall | None:
         """Return the signed call, or None after marking the operation failed at estimation."""
-        if operation.facility_address.lower() not in self._facility_addresses:
-            self._fail(session, operation, facility_not_deployed(operation))
+        target = self._target(session, operation)
+        if target is None:
             return None
         try:
-            function = build_call(operation, self._facility(operation.facility_address))
+            function = build_call(operation, target)
         except (KeyError, ValueError) as error:
             self._fail(session, operation, invalid_payload(operation, error))
             return None
@@ -249,6 +271,19 @@ class TransactionWorker:
             self._fail(session, operation, decode_revert(revert_data_of(error)))
             return None
         return sign_call(self._w3, function, account, tracker.peek(session), gas)
+
+    def _target(self, session: Session, operation: Operation) -> Contract | None:
+        """Return the contract the operation calls, or None after failing it for a missing one."""
+        if CALL_TARGETS.get(operation.kind) is CallTarget.RULES:
+            if self._rules_address is None:
+                self._fail(session, operation, rules_not_deployed(operation))
+                return None
+            return self._contract(FUND_FLOW_RULES, self._rules_address)
+        facility = operation.facility_address
+        if facility is None or facility.lower() not in self._facility_addresses:
+            self._fail(session, operation, facility_not_deployed(operation))
+            return None
+        return self._contract(CREDIT_FACILITY, facility)
 
     def _record_sent(
         self, session: Session, operation: Operation, account: LocalAccount, signed: SignedCall
@@ -276,6 +311,7 @@ class TransactionWorker:
             )
         )
         session.commit()
+        self._metrics.record(operation.kind, OperationState.SENT.value)
         return True
 
     def _broadcast(
@@ -302,7 +338,7 @@ class TransactionWorker:
                 error,
             )
             self._unsend(operation_id)
-            tracker.reset()
+            self._resync(tracker, "rejected_by_node")
             return
         logger.info(
             "Sent transaction %s with nonce %s for operation %s",
@@ -396,6 +432,7 @@ class TransactionWorker:
             return
         succeeded = receipt["status"] == 1
         revert = None if succeeded else explain_failed_receipt(self._w3, receipt)
+        result = operation_result(self._w3, receipt, self._contract_names) if succeeded else None
         begin_write(session)
         if operation.state is not OperationState.SENT:
             session.commit()
@@ -405,11 +442,13 @@ class TransactionWorker:
         operation.block_hash = HexBytes(receipt["blockHash"]).to_0x_hex()
         if revert is None:
             operation.confirmed_at = utcnow()
+            operation.result = result
             transition_operation(operation, OperationState.CONFIRMED)
         else:
             operation.revert = revert.to_json()
             transition_operation(operation, OperationState.FAILED)
         session.commit()
+        self._record_final(operation)
         logger.info(
             "Operation %s is %s in block %s (transaction %s)",
             operation.id,
@@ -438,8 +477,7 @@ class TransactionWorker:
         self, session: Session, operation: Operation, current: SignedTransaction
     ) -> None:
         """Act on a sent operation whose nonce another transaction used."""
-        facility = self._facility(operation.facility_address)
-        if facility.functions.isRequestUsed(operation.request_id).call():
+        if operation.request_id is not None and self._request_used(operation):
             self._fail(session, operation, request_used_elsewhere(operation, current))
             logger.error(
                 "Request id %s of operation %s was used by a transaction the bridge did not send",
@@ -468,7 +506,7 @@ class TransactionWorker:
         operation.tx_hash = None
         operation.nonce = None
         session.commit()
-        self._nonces[account.address].reset()
+        self._resync(self._nonces[account.address], "nonce_taken")
         self._submit(operation.id, account)
 
     # ---------------------------------------------------------------------------------------
@@ -482,7 +520,29 @@ class TransactionWorker:
         operation.revert = revert.to_json()
         transition_operation(operation, OperationState.FAILED)
         session.commit()
+        self._record_final(operation)
         logger.info("Operation %s failed: %s", operation.id, revert.message)
+
+    def _record_final(self, operation: Operation) -> None:
+        self._metrics.record(operation.kind, operation.state.value)
+        if operation.confirmed_at is None:
+            return
+        self._metrics.confirmation_seconds.labels(operation.kind).observe(
+            (operation.confirmed_at - operation.created_at).total_seconds()
+        )
+        if operation.sent_at is not None:
+            self._metrics.inclusion_seconds.labels(operation.kind).observe(
+                (operation.confirmed_at - operation.sent_at).total_seconds()
+            )
+
+    def _resync(self, tracker: NonceTracker, reason: str) -> None:
+        """Drop the signer's next nonce, so the next transaction reads it from the node again."""
+        tracker.reset()
+        self._metrics.nonce_resyncs.labels(tracker.address, reason).inc()
+
+    def _request_used(self, operation: Operation) -> bool:
+        facility = self._contract(CREDIT_FACILITY, operation.facility_address or "")
+        return bool(facility.functions.isRequestUsed(operation.request_id).call())
 
     def _is_pending(self, tx_hash: str) -> bool:
         try:
@@ -491,9 +551,9 @@ class TransactionWorker:
             return False
         return True
 
-    def _facility(self, address: str) -> Contract:
-        contract = self._facilities.get(address)
+    def _contract(self, contract_name: str, address: str) -> Contract:
+        contract = self._contracts.get(address)
         if contract is None:
-            contract = contract_at(self._w3, CREDIT_FACILITY, address)
-            self._facilities[address] = contract
+            contract = contract_at(self._w3, contract_name, address)
+            self._contracts[address] = contract
         return contract

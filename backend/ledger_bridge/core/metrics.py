@@ -38,6 +38,52 @@ class OperationStateCollector(Collector):
         yield family
 
 
+# Seconds from acceptance to confirmation. Local chains confirm in well under a second, but
+# public and permissioned networks take one or more block times, hence the long tail.
+CONFIRMATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+
+
+class OperationMetrics:
+    """Counters and histograms of operations on their way to the chain.
+
+    The API counts accepted operations. The worker counts the other states,
+    the confirmation latency and the resyncs of its nonces with the node.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.transitions = Counter(
+            "ledger_bridge_operation_transitions",
+            "Operations that reached a state (accepted, sent, confirmed, failed), by kind.",
+            ["kind", "state"],
+            registry=registry,
+        )
+        self.confirmation_seconds = Histogram(
+            "ledger_bridge_operation_confirmation_seconds",
+            "Time from an operation's acceptance to its confirmation, by kind.",
+            ["kind"],
+            buckets=CONFIRMATION_BUCKETS,
+            registry=registry,
+        )
+        self.inclusion_seconds = Histogram(
+            "ledger_bridge_transaction_inclusion_seconds",
+            "Time from sending an operation's transaction to its confirmation, by kind.",
+            ["kind"],
+            buckets=CONFIRMATION_BUCKETS,
+            registry=registry,
+        )
+        self.nonce_resyncs = Counter(
+            "ledger_bridge_nonce_resyncs",
+            "Times the worker dropped a signer's next nonce and read it again from the node, "
+            "by signer address and reason.",
+            ["signer", "reason"],
+            registry=registry,
+        )
+
+    def record(self, kind: str, state: str) -> None:
+        """Count one operation of `kind` reaching `state`."""
+        self.transitions.labels(kind, state).inc()
+
+
 class BridgeMetrics:
     """The app's metrics registry and the HTTP metrics that its middleware records.
 
@@ -59,6 +105,7 @@ class BridgeMetrics:
             registry=self.registry,
         )
         self.registry.register(OperationStateCollector(count_operations_by_state))
+        self.operations = OperationMetrics(self.registry)
 
     def render(self) -> bytes:
         """Return every metric in the Prometheus text format."""

@@ -1,11 +1,18 @@
 """The indexer: follows the contracts' events into the database in bounded block ranges.
 
-Each pass reads at most `block_range` blocks with one eth_getLogs call,
-decodes the logs and commits them together with the new checkpoint (the
-last block read and its hash). Before each pass the checkpoint's hash is
-compared with the chain. When they differ, a reorganisation replaced that
-block: the indexer finds the newest stored block that is still on the chain,
-deletes the events after it and reads again from there.
+Each pass reads the logs of the next range of blocks up to the chain's head,
+decodes them and commits them together with the new checkpoint (the last
+block read and its hash). The range shrinks while the node rejects it (see
+indexer/logs.py). Events in blocks with fewer than `confirmations`
+confirmations are stored as unconfirmed and marked confirmed by a later pass.
+
+Before each pass the checkpoint's hash is compared with the chain. When it
+differs, a reorganisation replaced that block: the indexer finds the newest
+recorded block that is still on the chain, deletes what it indexed after it
+and reads again from there. The indexer halts instead, with an
+IndexerHaltedError, when the node serves another chain, when its head is
+below the last confirmed block, or when no recorded block within
+`max_reorg_depth` is still on the chain.
 """
 
 from __future__ import annotations
@@ -15,14 +22,36 @@ import threading
 from collections.abc import Iterable
 
 from hexbytes import HexBytes
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 from web3.exceptions import BlockNotFound
 from web3.types import BlockData, LogReceipt
 
+from ledger_bridge.chain.client import create_web3
+from ledger_bridge.chain.deployment import Deployment
 from ledger_bridge.chain.transactions import TRANSIENT_ERRORS
+from ledger_bridge.core.config import Settings
 from ledger_bridge.indexer.decoding import DecodedEvent, EventDecoder
-from ledger_bridge.indexer.store import load_checkpoint, rewind, store_batch, stored_blocks
+from ledger_bridge.indexer.errors import (
+    ChainIdentityError,
+    IndexerHaltedError,
+    LogRangeRejectedError,
+    NodeBehindIndexError,
+    RangeChangedError,
+    ReorgTooDeepError,
+)
+from ledger_bridge.indexer.logs import LogReader
+from ledger_bridge.indexer.store import (
+    Batch,
+    BlockMark,
+    ChainIdentity,
+    CheckpointMovedError,
+    load_checkpoint,
+    recorded_blocks,
+    rewind,
+    store_batch,
+)
 from ledger_bridge.storage.models import IndexerCheckpoint
 
 logger = logging.getLogger(__name__)
@@ -30,9 +59,15 @@ logger = logging.getLogger(__name__)
 # Maximum pause between passes while the node or the database keeps failing.
 MAX_BACKOFF_SECONDS = 30.0
 
-
-class RangeChangedError(RuntimeError):
-    """A block changed while its range was read; the range is read again on the next pass."""
+# Failures that the next pass may not repeat, logged as warnings without a traceback.
+# IntegrityError comes from two indexers that store the first checkpoint row at once.
+RETRIED_ERRORS: tuple[type[BaseException], ...] = (
+    RangeChangedError,
+    CheckpointMovedError,
+    LogRangeRejectedError,
+    IntegrityError,
+    *TRANSIENT_ERRORS,
+)
 
 
 class EventIndexer:
@@ -46,62 +81,109 @@ class EventIndexer:
         w3: Web3,
         session_factory: sessionmaker[Session],
         decoder: EventDecoder,
+        identity: ChainIdentity,
         first_block: int,
         block_range: int,
-        lag_blocks: int,
+        confirmations: int,
         max_reorg_depth: int,
         poll_interval_seconds: float,
     ) -> None:
+        if confirmations < 1:
+            raise ValueError(f"confirmations must be at least 1, not {confirmations}")
         self._w3 = w3
         self._sessions = session_factory
         self._decoder = decoder
+        self._identity = identity
+        self._reader = LogReader(w3, decoder.addresses, block_range)
         self._first_block = first_block
-        self._block_range = block_range
-        self._lag_blocks = lag_blocks
+        self._confirmations = confirmations
         self._max_reorg_depth = max_reorg_depth
         self._poll_interval = poll_interval_seconds
+        self._identity_checked = False
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self.halted: IndexerHaltedError | None = None
 
     def start(self) -> None:
         """Start the background thread."""
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="event-indexer", daemon=True)
+        self._thread = threading.Thread(target=self.run, name="event-indexer", daemon=True)
         self._thread.start()
 
     def stop(self, timeout_seconds: float = 30.0) -> None:
-        """Ask the thread to finish its current range and wait for it."""
+        """Ask the indexer to finish its current range, and wait for its thread if it has one."""
         self._stopping.set()
-        if self._thread is not None:
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout_seconds)
             if self._thread.is_alive():
                 logger.warning("Event indexer did not stop within %s s", timeout_seconds)
 
+    def check_running(self) -> None:
+        """Readiness check: raises the error that halted the indexer, if one did."""
+        if self.halted is not None:
+            raise self.halted
+
     def run_once(self) -> int:
-        """Index the next range of blocks; return how many blocks it covered (0 when caught up)."""
+        """Index the next range of blocks, and return how many blocks it covered (0 when caught up).
+
+        Raises IndexerHaltedError when the chain no longer matches the index.
+        """
+        head = self._w3.eth.block_number
         with self._sessions() as session:
             checkpoint = load_checkpoint(session)
-            if checkpoint is not None and self._rewound_after_reorg(session, checkpoint):
+            if not self._identity_checked or (
+                checkpoint is not None and head < checkpoint.block_number
+            ):
+                self._check_identity(checkpoint)
+            if checkpoint is not None and self._rewound_after_reorg(session, checkpoint, head):
                 return 0
-            start = self._first_block if checkpoint is None else checkpoint.block_number + 1
-        end = min(self._w3.eth.block_number - self._lag_blocks, start + self._block_range - 1)
-        if end < start:
+            tip = (
+                None
+                if checkpoint is None
+                else BlockMark(checkpoint.block_number, checkpoint.block_hash)
+            )
+        start = self._first_block if tip is None else tip.number + 1
+        if head < start:
             return 0
-        self._index_range(start, end)
-        return end - start + 1
+        batch = self._read_range(start, head, first=tip is None)
+        with self._sessions() as session:
+            stored = store_batch(
+                session,
+                batch,
+                expected_tip=tip,
+                identity=self._identity,
+                keep_hashes_from=batch.tip.number - self._max_reorg_depth,
+            )
+        logger.debug(
+            "Indexed blocks %s to %s: %s new events, confirmed through block %s",
+            start,
+            batch.tip.number,
+            stored,
+            batch.confirmed_through,
+        )
+        return batch.tip.number - start + 1
 
-    def _run(self) -> None:
+    def run(self) -> None:
+        """Run passes until `stop` is called or the indexer halts, logging and retrying errors.
+
+        A halt leaves its error in `halted`.
+        """
         logger.info(
-            "Event indexer started from block %s for %s",
+            "Event indexer started from block %s for %s, %s confirmations",
             self._first_block,
             ", ".join(self._decoder.addresses),
+            self._confirmations,
         )
         delay = self._poll_interval
         while not self._stopping.is_set():
             try:
                 covered = self.run_once()
                 delay = self._poll_interval
-            except (RangeChangedError, *TRANSIENT_ERRORS) as error:
+            except IndexerHaltedError as error:
+                self.halted = error
+                logger.error("Event indexer halted: %s", error.message)
+                return
+            except RETRIED_ERRORS as error:
                 covered = 0
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
                 logger.warning(
@@ -118,15 +200,33 @@ class EventIndexer:
                 self._stopping.wait(delay)
         logger.info("Event indexer stopped")
 
-    def _index_range(self, start: int, end: int) -> None:
-        logs = self._w3.eth.get_logs(
-            {"address": self._decoder.addresses, "fromBlock": start, "toBlock": end}
-        )
-        blocks = self._blocks({log["blockNumber"] for log in logs} | {end})
+    def _read_range(self, start: int, head: int, *, first: bool) -> Batch:
+        """Read the logs of the next range from `start`, as large as the node allows.
+
+        The last block's hash is read before and after the logs, so a
+        reorganisation during the read cannot leave logs of one branch under
+        the hash of another. The first batch also records the block before
+        `start`, the base that a fork point search can always fall back to.
+        """
+        while True:
+            last = self._reader.range_end(start, head)
+            last_hash_before = self._chain_hash(last)
+            logs = self._reader.try_read(start, last)
+            if logs is not None:
+                break
+        numbers = {log["blockNumber"] for log in logs} | {last}
+        if first and start > 0:
+            numbers.add(start - 1)
+        blocks = self._blocks(numbers)
+        if _hash_of(blocks[last]) != last_hash_before:
+            raise RangeChangedError(last)
         events = list(self._decode(logs, blocks))
-        with self._sessions() as session:
-            stored = store_batch(session, events, end, _hash_of(blocks[end]))
-        logger.debug("Indexed blocks %s to %s: %s new events", start, end, stored)
+        return Batch(
+            events=events,
+            tip=BlockMark(last, _hash_of(blocks[last])),
+            confirmed_through=min(last, head - self._confirmations + 1),
+            block_hashes={number: _hash_of(block) for number, block in blocks.items()},
+        )
 
     def _blocks(self, numbers: Iterable[int]) -> dict[int, BlockData]:
         return {number: self._w3.eth.get_block(number) for number in sorted(numbers)}
@@ -137,39 +237,82 @@ class EventIndexer:
         for log in logs:
             block = blocks[log["blockNumber"]]
             if HexBytes(log["blockHash"]) != HexBytes(block["hash"]):
-                raise RangeChangedError(
-                    f"Block {log['blockNumber']} changed while blocks were read"
-                )
+                raise RangeChangedError(log["blockNumber"])
             event = self._decoder.decode(log, block["timestamp"])
             if event is not None:
                 yield event
 
-    def _rewound_after_reorg(self, session: Session, checkpoint: IndexerCheckpoint) -> bool:
-        """Rewind to the fork point if the checkpoint's block left the chain; return True if so."""
-        if checkpoint.block_hash is None:
+    def _check_identity(self, checkpoint: IndexerCheckpoint | None) -> None:
+        """Raise ChainIdentityError unless the node serves the chain of the deployment and index."""
+        chain_id = self._w3.eth.chain_id
+        genesis_hash = self._chain_hash(0)
+        expected = self._identity
+        if chain_id != expected.chain_id:
+            raise ChainIdentityError("chain id", expected.chain_id, chain_id, "deployment file")
+        if genesis_hash != expected.genesis_hash.lower():
+            raise ChainIdentityError(
+                "genesis block hash", expected.genesis_hash, genesis_hash, "deployment file"
+            )
+        if checkpoint is not None:
+            if checkpoint.chain_id is not None and checkpoint.chain_id != chain_id:
+                raise ChainIdentityError("chain id", checkpoint.chain_id, chain_id, "index")
+            indexed_genesis = checkpoint.genesis_hash
+            if indexed_genesis is not None and indexed_genesis.lower() != genesis_hash:
+                raise ChainIdentityError(
+                    "genesis block hash", indexed_genesis, genesis_hash, "index"
+                )
+        self._identity_checked = True
+
+    def _rewound_after_reorg(
+        self, session: Session, checkpoint: IndexerCheckpoint, head: int
+    ) -> bool:
+        """Return whether the checkpoint's block left the chain, after rewinding to the fork
+        point if it did."""
+        confirmed = checkpoint.confirmed_block_number
+        if confirmed is not None and head < confirmed:
+            raise NodeBehindIndexError(head, confirmed)
+        tip = BlockMark(checkpoint.block_number, checkpoint.block_hash)
+        if tip.block_hash is None or self._chain_hash(tip.number) == tip.block_hash:
             return False
-        replaced_block = checkpoint.block_number
-        if self._chain_hash(replaced_block) == checkpoint.block_hash:
-            return False
-        number, block_hash = self._fork_point(session, replaced_block)
-        deleted = rewind(session, number, block_hash)
-        logger.warning(
-            "Block %s was replaced by a reorganisation; deleted %s events after "
-            "block %s and reading again from there",
-            replaced_block,
-            deleted,
-            number,
-        )
+        self._check_identity(checkpoint)
+        fork = self._fork_point(session, tip.number)
+        deleted = rewind(session, fork, expected_tip=tip)
+        if confirmed is not None and fork.number < confirmed:
+            logger.error(
+                "Block %s was replaced by a reorganisation that reached block %s, which had "
+                "%s confirmations: deleted %s events, including confirmed ones, after block %s "
+                "and reading again from there. Raise LEDGER_CONFIRMATIONS if this recurs.",
+                tip.number,
+                fork.number + 1,
+                self._confirmations,
+                deleted,
+                fork.number,
+            )
+        else:
+            logger.warning(
+                "Block %s was replaced by a reorganisation; deleted %s events after block %s "
+                "and reading again from there",
+                tip.number,
+                deleted,
+                fork.number,
+            )
         return True
 
-    def _fork_point(self, session: Session, replaced_block: int) -> tuple[int, str | None]:
+    def _fork_point(self, session: Session, replaced_block: int) -> BlockMark:
+        """Return the newest recorded block that is still on the chain.
+
+        Candidates are the recorded blocks within `max_reorg_depth` below the
+        replaced block, and the newest one below that window, which is the
+        only recorded block of a long range read in one pass. When the block before
+        the deployment changed too, the contracts are gone from this chain.
+        """
         floor = max(self._first_block - 1, replaced_block - self._max_reorg_depth)
-        for number, stored_hash in stored_blocks(session, below=replaced_block, down_to=floor):
-            if self._chain_hash(number) == stored_hash:
-                return number, stored_hash
-        # NOTE: blocks at or below the floor are trusted unchecked; a reorganisation
-        # deeper than indexer_max_reorg_depth leaves stale events there.
-        return floor, None if floor < 0 else self._chain_hash(floor)
+        candidates = recorded_blocks(session, below=replaced_block, down_to=floor)
+        below_window = recorded_blocks(session, below=floor, down_to=0)[:1]
+        for mark in [*candidates, *below_window]:
+            if self._chain_hash(mark.number) == mark.block_hash:
+                return mark
+        raise ReorgTooDeepError(replaced_block, floor)
 
     def _chain_hash(self, number: int) -> str | None:
         """Return the hash of the chain's block `number`, or None if the chain is shorter."""
@@ -177,6 +320,26 @@ class EventIndexer:
             return _hash_of(self._w3.eth.get_block(number))
         except BlockNotFound:
             return None
+
+
+def create_indexer(
+    settings: Settings, deployment: Deployment, session_factory: sessionmaker[Session]
+) -> EventIndexer:
+    """Build the indexer that the settings describe for a deployment, with its own node client."""
+    w3 = create_web3(settings.rpc_url, settings.rpc_timeout_seconds)
+    decoder = EventDecoder(w3, deployment, token_transfers=settings.indexer_token_transfers)
+    return EventIndexer(
+        w3=w3,
+        session_factory=session_factory,
+        decoder=decoder,
+        identity=ChainIdentity(deployment.chain_id, deployment.genesis_hash),
+        first_block=deployment.first_block,
+        block_range=settings.indexer_block_range,
+        # Events count as confirmed with as many confirmations as operations need.
+        confirmations=settings.confirmations,
+        max_reorg_depth=settings.indexer_max_reorg_depth,
+        poll_interval_seconds=settings.indexer_poll_interval_ms / 1000,
+    )
 
 
 def _hash_of(block: BlockData) -> str:

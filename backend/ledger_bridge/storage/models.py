@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Enum,
     ForeignKey,
     Index,
@@ -168,6 +169,9 @@ class Operation(Base):
     block_hash: Mapped[str | None] = mapped_column(String(TX_HASH_LENGTH))
     # Decoded custom error of a reverted transaction: {"error", "args", "message"}.
     revert: Mapped[dict[str, Any] | None]
+    # Of a confirmed operation: the ids its transaction created and the events it emitted,
+    # {"ids": {"line_id": "7"}, "events": [{"event", "args"}]}, integers as decimal strings.
+    result: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     sent_at: Mapped[datetime | None]
@@ -202,11 +206,16 @@ class SignedTransaction(Base):
 
 
 class ChainEvent(Base):
-    """One decoded contract event, stored once per transaction hash and log index."""
+    """One decoded contract event, stored once per transaction hash and log index.
+
+    Block number and log index together are unique on a chain, so they order
+    every query and serve as the pagination key.
+    """
 
     __tablename__ = "chain_events"
     __table_args__ = (
         UniqueConstraint("transaction_hash", "log_index"),
+        # A line's history: one index range scan per page, in chain order.
         Index(
             "ix_chain_events_line",
             "contract_address",
@@ -215,6 +224,9 @@ class ChainEvent(Base):
             "log_index",
         ),
         Index("ix_chain_events_block_number", "block_number"),
+        # A facility's history, and the regulator's replays of one kind of event.
+        Index("ix_chain_events_contract_position", "contract_address", "block_number", "log_index"),
+        Index("ix_chain_events_event_position", "event", "block_number", "log_index"),
     )
 
     id: Mapped[int] = mapped_column(_EVENT_ID_TYPE, primary_key=True, autoincrement=True)
@@ -231,6 +243,8 @@ class ChainEvent(Base):
     line_id: Mapped[int | None] = mapped_column(UInt256())
     # Decoded arguments by name; integers as decimal strings, bytes as 0x hex.
     args: Mapped[dict[str, Any]]
+    # Whether the block had the configured number of confirmations when last checked.
+    confirmed: Mapped[bool] = mapped_column(Boolean)
 
 
 class IndexerCheckpoint(Base):
@@ -242,4 +256,68 @@ class IndexerCheckpoint(Base):
     block_number: Mapped[int] = mapped_column(BigInteger)
     # Hash of that block, compared with the chain to detect a reorganisation.
     block_hash: Mapped[str | None] = mapped_column(String(TX_HASH_LENGTH))
+    # The last block whose events are marked confirmed; NULL in rows older than the column.
+    confirmed_block_number: Mapped[int | None] = mapped_column(BigInteger)
+    # The chain the index was built from, checked against the node on every start.
+    chain_id: Mapped[int | None] = mapped_column(BigInteger)
+    genesis_hash: Mapped[str | None] = mapped_column(String(TX_HASH_LENGTH))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class IndexedBlock(Base):
+    """The hash of a recently indexed block, kept to find the fork point of a reorganisation."""
+
+    __tablename__ = "indexer_block_hashes"
+
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    block_hash: Mapped[str] = mapped_column(String(TX_HASH_LENGTH))
+
+
+class IndexedLine(Base):
+    """A credit line's state as its indexed events leave it, updated with each batch of events.
+
+    Amounts are integers in fen and days are China Standard Time day numbers.
+    Interest figures are those of the line's last event, because interest
+    settles lazily on chain without an event; read the contract for today's.
+    """
+
+    __tablename__ = "indexed_lines"
+    __table_args__ = (
+        Index(
+            "ix_indexed_lines_facility_status_maturity",
+            "facility_address",
+            "status",
+            "maturity_day",
+            "line_id",
+        ),
+        Index("ix_indexed_lines_borrower", "borrower"),
+    )
+
+    facility_address: Mapped[str] = mapped_column(String(ADDRESS_LENGTH), primary_key=True)
+    line_id: Mapped[int] = mapped_column(UInt256(), primary_key=True)
+    borrower: Mapped[str | None] = mapped_column(String(ADDRESS_LENGTH))
+    status: Mapped[str] = mapped_column(String(16))
+    credit_limit: Mapped[int] = mapped_column(UInt256())
+    rate_bps: Mapped[int] = mapped_column(Integer)
+    # A rate change scheduled by a renewal, or 0 and 0 when none is pending.
+    next_rate_bps: Mapped[int] = mapped_column(Integer)
+    next_rate_day: Mapped[int] = mapped_column(BigInteger)
+    maturity_day: Mapped[int] = mapped_column(BigInteger)
+    opened_day: Mapped[int | None] = mapped_column(BigInteger)
+    principal: Mapped[int] = mapped_column(UInt256())
+    interest_due: Mapped[int] = mapped_column(UInt256())
+    overdue_interest: Mapped[int] = mapped_column(UInt256())
+    locked: Mapped[int] = mapped_column(UInt256())
+    written_off_outstanding: Mapped[int] = mapped_column(UInt256())
+    pool_id: Mapped[int] = mapped_column(BigInteger)
+    frozen_by_bank: Mapped[bool] = mapped_column(Boolean)
+    frozen_by_regulator: Mapped[bool] = mapped_column(Boolean)
+    review_flagged: Mapped[bool] = mapped_column(Boolean)
+    revolving_cycles: Mapped[int] = mapped_column(Integer)
+    # False only when the last repayment left nothing owed and nothing accruing.
+    interest_may_be_owed: Mapped[bool] = mapped_column(Boolean)
+    # The line's last entrusted drawdown, whose payout leaves the locked balance alone.
+    entrusted_drawdown_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_block_number: Mapped[int] = mapped_column(BigInteger)
+    last_log_index: Mapped[int] = mapped_column(Integer)
+    event_count: Mapped[int] = mapped_column(Integer)

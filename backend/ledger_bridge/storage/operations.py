@@ -86,18 +86,21 @@ def submit_operation(
     *,
     line_id: int | None = None,
     facility_address: str | None = None,
+    needs_request_id: bool = True,
 ) -> SubmitResult:
     """Store a write request as an operation and commit, or return the one stored for the key.
 
     The operation takes the next request id of `facility_address`, which
     defaults to the principal's facility. An operation without a facility gets
-    no request id. A key that was used before with the same fingerprint
-    returns the earlier operation, and with another fingerprint it raises
-    IdempotencyKeyReusedError. Concurrent calls with one key store one row.
+    no request id, and so does one with `needs_request_id` off, which is for
+    calls to a contract other than a facility. A key that was used before
+    with the same fingerprint returns the earlier operation, and with another
+    fingerprint it raises IdempotencyKeyReusedError. Concurrent calls with
+    one key store one row.
     """
     key = validate_idempotency_key(idempotency_key)
     _reject_floats(payload, "payload")
-    facility = facility_address or principal.facility_address
+    facility = (facility_address or principal.facility_address) if needs_request_id else None
     for attempt in range(1, _SUBMIT_ATTEMPTS + 1):
         begin_write(session)
         existing = _find_by_key(session, principal.organisation_id, key)

@@ -4,22 +4,34 @@ from __future__ import annotations
 
 from typing import Self
 
-from fastapi import APIRouter, Request, Response
-from pydantic import Field, model_validator
+from fastapi import APIRouter
+from pydantic import ConfigDict, Field, model_validator
 
-from ledger_bridge.api.chain_access import ChainDep, LineId, require_line, resolve_facility
-from ledger_bridge.api.deps import BankPrincipal, IdempotencyKey, SessionDep
-from ledger_bridge.api.problems import problem_responses
+from ledger_bridge.api.chain_access import LineId, require_own_line
 from ledger_bridge.api.schemas import OperationOut, RequestBody
-from ledger_bridge.api.writes import accept_write
+from ledger_bridge.api.writes import WRITE_RESPONSES, BankWrite, describe_write, write_route_extra
 from ledger_bridge.chain.calls import DRAWDOWN
 from ledger_bridge.money import Address, AmountStr, Bytes32Hex
 
-router = APIRouter(prefix="/v1/lines", tags=["lines"])
+router = APIRouter(prefix="/v1/lines", tags=["bank"])
 
 
 class DrawdownCreate(RequestBody):
     """A drawdown: to a registered payee (entrusted payment) or locked for the borrower."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"amount": "2500.00", "payee": None, "invoice_hash": None},
+                {
+                    "amount": "2500000.00",
+                    "payee": "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65",
+                    "invoice_hash": "0x" + "ab" * 32,
+                },
+            ]
+        },
+    )
 
     amount: AmountStr = Field(description='Amount to draw, such as "2500000.00".')
     payee: Address | None = Field(
@@ -54,37 +66,19 @@ class DrawdownCreate(RequestBody):
     "/{line_id}/drawdowns",
     status_code=202,
     summary="Draw on a line of your facility",
-    responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 503),
-)
-def create_drawdown(
-    line_id: LineId,
-    body: DrawdownCreate,
-    request: Request,
-    response: Response,
-    principal: BankPrincipal,
-    idempotency_key: IdempotencyKey,
-    session: SessionDep,
-    chain: ChainDep,
-) -> OperationOut:
-    """Accept a drawdown as an operation; poll the Location header until it is final.
-
-    The line must exist in your facility, or nothing is stored. Whether the
-    line may be drawn (status, limit, freezes, overdue interest) is checked
-    by the contract when the worker estimates the transaction, and a refusal
-    makes the operation failed with the decoded error.
-    """
-    facility = resolve_facility(principal, chain, None)
-    require_line(chain, facility, line_id)
-    operation = accept_write(
-        request,
-        response,
-        session,
-        principal,
-        idempotency_key,
+    description=describe_write(
         DRAWDOWN,
-        body,
-        line_id=line_id,
-        facility_address=facility,
-    )
-    chain.wake_worker()
-    return operation
+        "Accept a drawdown as an operation; poll the Location header until it is final. "
+        "The line must exist in your facility, or nothing is stored. Whether the line may "
+        "be drawn (status, limit, pool, freezes, overdue interest, review flag) is checked "
+        "by the contract when the worker estimates the transaction, and a refusal makes the "
+        "operation failed with the decoded error. Once confirmed, `result.ids.drawdown_id` "
+        "names the drawdown, whose locked balance a self-directed drawdown pays out from.",
+    ),
+    responses=WRITE_RESPONSES,
+    openapi_extra=write_route_extra(DRAWDOWN),
+)
+def create_drawdown(line_id: LineId, body: DrawdownCreate, write: BankWrite) -> OperationOut:
+    """Accept a drawdown on one of the bank's lines."""
+    facility = require_own_line(write.principal, write.chain, line_id)
+    return write.accept(DRAWDOWN, body, facility_address=facility, line_id=line_id)

@@ -9,7 +9,7 @@ from ledger_bridge.api.deps import SettingsDep
 from ledger_bridge.core.metrics import CONTENT_TYPE, BridgeMetrics
 from ledger_bridge.core.readiness import ReadinessChecks
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["admin"])
 
 
 @router.get("/health", summary="Liveness: the process is running")

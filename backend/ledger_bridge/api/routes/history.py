@@ -17,15 +17,14 @@ from ledger_bridge.api.chain_access import (
 )
 from ledger_bridge.api.deps import SessionDep, require_roles
 from ledger_bridge.api.problems import problem_responses
+from ledger_bridge.api.schemas import EVENT_ARGS_DESCRIPTION, present_event_args
 from ledger_bridge.chain.contracts import CREDIT_FACILITY, event_abis
-from ledger_bridge.chain.values import AMOUNT_ARGUMENT_NAMES
 from ledger_bridge.core.errors import InvalidRequestError
 from ledger_bridge.core.security import Principal, Role
 from ledger_bridge.indexer.history import decode_cursor, line_history
-from ledger_bridge.money import format_amount
 from ledger_bridge.storage.models import ChainEvent
 
-router = APIRouter(prefix="/v1/lines", tags=["lines"])
+router = APIRouter(prefix="/v1/lines", tags=["bank", "auditor"])
 
 HistoryReader = Annotated[Principal, Depends(require_roles(Role.BANK, Role.AUDITOR))]
 
@@ -44,12 +43,7 @@ class HistoryEventOut(BaseModel):
     log_index: int
     contract_address: str
     event: str = Field(examples=["LineDrawn"])
-    args: dict[str, Any] = Field(
-        description=(
-            "The event's arguments by name. Amounts are decimal strings in currency units, "
-            'such as "2500000.00"; other integers are decimal strings; bytes are 0x hex.'
-        )
-    )
+    args: dict[str, Any] = Field(description=EVENT_ARGS_DESCRIPTION)
 
     @classmethod
     def from_row(cls, row: ChainEvent) -> HistoryEventOut:
@@ -63,7 +57,7 @@ class HistoryEventOut(BaseModel):
             log_index=row.log_index,
             contract_address=row.contract_address,
             event=row.event,
-            args={name: _present(name, value) for name, value in row.args.items()},
+            args=present_event_args(row.args),
         )
 
 
@@ -127,9 +121,3 @@ def _check_event_names(names: list[str]) -> list[str]:
             f"Use names of the facility's events, such as {', '.join(sorted(known)[:4])}.",
         )
     return names
-
-
-def _present(name: str, value: Any) -> Any:
-    if name in AMOUNT_ARGUMENT_NAMES and isinstance(value, str) and value.isdigit():
-        return format_amount(int(value))
-    return value

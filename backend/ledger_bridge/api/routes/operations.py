@@ -11,7 +11,7 @@ from ledger_bridge.api.problems import problem_responses
 from ledger_bridge.api.schemas import OperationOut
 from ledger_bridge.storage.operations import get_operation
 
-router = APIRouter(prefix="/v1/operations", tags=["operations"])
+router = APIRouter(prefix="/v1/operations", tags=["bank", "auditor", "regulator", "admin"])
 
 
 @router.get(

@@ -17,7 +17,7 @@ from ledger_bridge.api.schemas import (
 )
 from ledger_bridge.storage import organisations as store
 
-router = APIRouter(prefix="/v1", tags=["organisations"])
+router = APIRouter(prefix="/v1", tags=["admin"])
 
 # Responses that carry a secret must not be kept by caches or proxies.
 _NO_STORE = {"Cache-Control": "no-store"}
