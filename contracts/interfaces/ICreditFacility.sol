@@ -160,6 +160,18 @@ interface ICreditFacility {
 
     error CreditPolicyInvalid(string reason);
 
+    // The payout check in {IFundFlowRules} reverts with these; they are declared here as well so that
+    // the facility's ABI alone decodes every reason a payout can fail.
+
+    /// @notice The payee was never registered.
+    error FundFlowPayeeNotRegistered(address payee);
+
+    /// @notice The regulator froze the payee, so no credit money may reach it.
+    error FundFlowPayeeFrozen(address payee, uint32 category);
+
+    /// @notice The payee's category is on the regulator's blocked list.
+    error FundFlowCategoryBlocked(address payee, uint32 category);
+
     /// @notice The drawdown has no locked balance (it was entrusted, or does not exist).
     error FundFlowDrawdownNotLocked(uint64 drawdownId);
 

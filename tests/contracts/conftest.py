@@ -191,14 +191,16 @@ def reverts_with(error: type[CustomError], **inputs) -> Iterator:
     """Expect a revert with the custom error `error` carrying `inputs`.
 
     `ape.reverts` passes any revert it could not decode and ignores input names the error lacks,
-    so this also checks the decoded error's name and that every expected input exists. Address
-    inputs are compared checksummed.
+    so this checks the decoded error's name and every expected input itself. Errors are matched by
+    name, not by class: the facility's ABI declares the payout errors of the rules contract too, and
+    Ape decodes a nested revert with whichever ABI it finds first. Address inputs are compared
+    checksummed.
 
     NOTE: ape-foundry 0.8.12 drops the revert data of a failed `eth_call`, so a view function
     must be sent as a transaction (`contract.view.transact(..., sender=...)`) to be checked here.
     """
     expected = {name: _checksummed(value) for name, value in inputs.items()}
-    with ape.reverts(error, **expected) as info:
+    with ape.reverts() as info:
         yield info
 
     raised = info.value
@@ -206,6 +208,8 @@ def reverts_with(error: type[CustomError], **inputs) -> Iterator:
     assert type(raised).__name__ == error.__name__, f"expected {error.__name__}, got {raised!r}"
     missing = sorted(set(expected) - set(raised.inputs))
     assert not missing, f"{error.__name__} has no inputs named {missing}"
+    for name, value in expected.items():
+        assert _checksummed(raised.inputs[name]) == value, f"{error.__name__}.{name}"
 
 
 def _checksummed(value):
