@@ -1,4 +1,4 @@
-"""Seed the local deployment with demo data: registered payees and open credit lines.
+"""Seed the local deployment with demo data: registered payees, open lines and some history.
 
 Usage: `ape run demo --network ethereum:local:foundry` after `ape run deploy`. Reads and extends
 the deployment file (LEDGER_DEPLOYMENT_FILE, default deployments/local.json) with a "demo" section
@@ -22,6 +22,7 @@ DEMO_PAYEES = (
 # (limit fen, rate bps, days to maturity)
 DEMO_LINES = ((3_000_000_000, 435, 360), (500_000_000, 365, 180))
 CRYPTO_EXCHANGE_CATEGORY = 901
+ZERO_ADDRESS = "0x" + "00" * 20
 # Request ids of the seed come from the top of the range, away from the bridge's sequence.
 FIRST_SEED_REQUEST_ID = 2**255 + 1_000
 
@@ -37,10 +38,11 @@ def main() -> None:
     payees = _register_payees(rules, signers)
     rules.blockCategory(CRYPTO_EXCHANGE_CATEGORY, keccak(text="speculation"), sender=signers["regulator"])
     lines = [_open_line(facility, signers, request_ids, *terms, index) for index, terms in enumerate(DEMO_LINES)]
+    _add_history(facility, signers, request_ids, lines, payees)
 
     deployment["demo"] = {"payees": payees, "lines": lines}
     deployment_file.write_text(json.dumps(deployment, indent=2) + "\n")
-    print(f"seeded {len(payees)} payees and {len(lines)} open lines")
+    print(f"seeded {len(payees)} payees and {len(lines)} open lines with drawdowns, a payout and repayments")
 
 
 def _register_payees(rules, signers) -> list[dict]:
@@ -51,6 +53,21 @@ def _register_payees(rules, signers) -> list[dict]:
         rules.registerPayee(address, category, keccak(text=f"registration file of {label}"), sender=signers["operator"])
         payees.append({"label": label, "category": category, "address": address})
     return payees
+
+
+def _add_history(facility, signers, request_ids, lines, payees) -> None:
+    """Give the demo lines some history: an entrusted drawdown, a locked one paid on, repayments."""
+    operator = signers["operator"]
+    supplier, equipment = payees[0]["address"], payees[1]["address"]
+    first, second = lines[0]["line_id"], lines[1]["line_id"]
+
+    facility.drawdown(next(request_ids), first, 250_000_000, supplier, keccak(text="invoice CRO-0001"), sender=operator)
+    facility.repay(next(request_ids), first, 50_000_000, sender=operator)
+    receipt = facility.drawdown(next(request_ids), second, 30_000_000, ZERO_ADDRESS, b"\x00" * 32, sender=operator)
+    drawdown_id = receipt.events[0].drawdownId
+    facility.payFromLocked(next(request_ids), drawdown_id, equipment, 20_000_000, keccak(text="invoice EQ-0042"),
+                           sender=operator)
+    facility.repayFromLocked(next(request_ids), drawdown_id, 10_000_000, sender=operator)
 
 
 def _open_line(facility, signers, request_ids, limit_fen, rate_bps, days, index) -> dict:

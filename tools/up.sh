@@ -116,9 +116,14 @@ In another shell, 'source ${RUN_DIR}/credentials.env', then draw on line 1 as th
     -H "Authorization: Bearer \$BANK_CREDENTIAL" -H "Idempotency-Key: first-drawdown-1" \\
     -H "Content-Type: application/json" \\
     -d '{"amount": "2500000.00", "payee": "'\$PAYEE'", "invoice_hash": "0x$(printf 'ab%.0s' {1..32})"}'
-Follow the operation it returns, then read the line's history as the auditor:
+Follow the operation it returns, and read the line's live state:
   curl -s ${API_URL}/v1/operations/<operation id> -H "Authorization: Bearer \$BANK_CREDENTIAL"
-  curl -s ${API_URL}/v1/lines/1/history -H "Authorization: Bearer \$AUDITOR_CREDENTIAL"
+  curl -s ${API_URL}/v1/lines/1 -H "Authorization: Bearer \$BANK_CREDENTIAL"
+As the auditor, read the line's on-chain history and check the index against the chain:
+  curl -s ${API_URL}/v1/audit/lines/1/events -H "Authorization: Bearer \$AUDITOR_CREDENTIAL"
+  curl -s ${API_URL}/v1/audit/lines/1/check -H "Authorization: Bearer \$AUDITOR_CREDENTIAL"
+As the regulator, verify every payout against the rules in force at its block:
+  curl -s ${API_URL}/v1/regulator/verification -H "Authorization: Bearer \$REGULATOR_CREDENTIAL"
 
 Press Ctrl-C to stop everything.
 EOF
