@@ -34,7 +34,7 @@ ANCHORS = (
     ("OpenZeppelin ERC-20 transfer to an existing holder", "about 42,000"),
 )
 
-# Where the entrusted drawdown's gas goes, from Anvil's callTracer on the transaction that
+# The entrusted drawdown's gas by part, from Anvil's callTracer on the transaction that
 # scripts/measure_gas.py sends (115,413 gas in the run measured on 2026-12-04).
 GOAL_ANALYSIS = (
     "## Where the drawdown's gas goes, and what remains",

@@ -48,7 +48,7 @@ def main() -> None:
 def _register_payees(rules, signers) -> list[dict]:
     payees = []
     for label, category in DEMO_PAYEES:
-        # Demo payees are pseudonymous addresses derived from their label; no keys exist for them.
+        # Demo payees are pseudonymous addresses derived from their label, and no keys exist for them.
         address = to_checksum_address(keccak(text=f"demo payee {label}")[-20:])
         rules.registerPayee(address, category, keccak(text=f"registration file of {label}"), sender=signers["operator"])
         payees.append({"label": label, "category": category, "address": address})
