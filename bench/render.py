@@ -55,6 +55,13 @@ GOAL_ANALYSIS = (
     "(about 24,000 together) are inherent to paying a checked payee.",
 )
 
+OTHER_PAGES = (
+    "## Other measurements",
+    "",
+    "- [History queries on a million events](benchmarks/history-queries.md), SQLite and PostgreSQL.",
+    "- [Indexer backfill and visibility on Anvil](benchmarks/indexer.md).",
+)
+
 
 def main() -> None:
     gas = json.loads(GAS_FILE.read_text())
@@ -75,7 +82,7 @@ def main() -> None:
     lines += [f"| {label} | {gas[key]:,} |" for key, label in OPERATIONS if key in gas]
     lines += ["", "Anchors, whole transaction, as published for those systems:", "", "| anchor | gas |", "|---|---:|"]
     lines += [f"| {label} | {figure} |" for label, figure in ANCHORS]
-    lines += ["", *GOAL_ANALYSIS]
+    lines += ["", *GOAL_ANALYSIS, "", *OTHER_PAGES]
     PAGE.parent.mkdir(exist_ok=True)
     PAGE.write_text("\n".join(lines) + "\n")
     print(f"wrote {PAGE.relative_to(ROOT)}")
