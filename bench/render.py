@@ -60,6 +60,7 @@ OTHER_PAGES = (
     "",
     "- [History queries on a million events](benchmarks/history-queries.md), SQLite and PostgreSQL.",
     "- [Indexer backfill and visibility on Anvil](benchmarks/indexer.md).",
+    "- [Bridge throughput and latency against raw sends](benchmarks/bridge.md).",
 )
 
 
