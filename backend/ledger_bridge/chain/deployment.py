@@ -48,8 +48,8 @@ class Deployment:
 
     def facility(self, address: str) -> FacilityDeployment | None:
         """Return the facility at `address` (any letter case), or None."""
-        wanted = address.lower()
-        return next((item for item in self.facilities if item.address.lower() == wanted), None)
+        requested = address.lower()
+        return next((item for item in self.facilities if item.address.lower() == requested), None)
 
     @property
     def first_block(self) -> int:

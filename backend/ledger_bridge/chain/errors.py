@@ -22,6 +22,17 @@ from ledger_bridge.chain.contracts import CONTRACT_NAMES, load_abi
 from ledger_bridge.chain.values import describe_argument, to_json_arguments
 from ledger_bridge.core.errors import LedgerBridgeError
 
+# Errors with which the fund-flow rules or a line freeze reject a payout: every error named
+# FundFlow..., and CreditLineFrozen.
+LOCK_REFUSAL_ERROR_PREFIX = "FundFlow"
+LOCK_REFUSAL_ERRORS = ("CreditLineFrozen",)
+
+
+def is_lock_refusal(error_name: str) -> bool:
+    """Return whether a decoded error is a fund-flow lock's rejection of a payout."""
+    return error_name.startswith(LOCK_REFUSAL_ERROR_PREFIX) or error_name in LOCK_REFUSAL_ERRORS
+
+
 # Templates of the messages, by error name. Placeholders are argument names,
 # filled with values from `describe_argument` (amounts in yuan, days as dates).
 MESSAGE_TEMPLATES: Mapping[str, str] = {

@@ -3,7 +3,7 @@
 `install_chain(app)` adds one `ChainRuntime` to the app's background
 services. When the app starts, the runtime reads the deployment file,
 checks that the node serves that chain, loads the signers and starts the
-transaction worker and the event indexer; when the app stops, it stops them.
+transaction worker and the event indexer. When the app stops, it stops them.
 """
 
 from __future__ import annotations

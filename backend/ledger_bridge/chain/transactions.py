@@ -79,9 +79,9 @@ class NonceTracker:
     """The next nonce of one signer, owned by the worker that signs for it.
 
     It starts at the larger of the node's pending transaction count and one
-    past the highest nonce stored for a sent operation, because a stored
-    transaction may not have reached the node before a crash and will be
-    resent with its own nonce. A nonce is taken only once its transaction
+    past the highest nonce stored for a sent operation. A stored transaction
+    may not have reached the node before a crash, and it is then resent with
+    its own nonce. A nonce is taken only once its transaction
     is stored, so a failed estimation leaves no gap.
     """
 

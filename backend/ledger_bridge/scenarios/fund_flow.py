@@ -18,6 +18,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ledger_bridge.chain.errors import is_lock_refusal
 from ledger_bridge.money import format_amount
 from ledger_bridge.scenarios.client import BridgeClient
 from ledger_bridge.scenarios.history import event_date, fen
@@ -29,11 +30,8 @@ Event = Mapping[str, Any]
 PAYOUTS_ROUTE = "/v1/regulator/payouts"
 REFUSED_ROUTE = "/v1/regulator/refused-payouts"
 VERIFICATION_ROUTE = "/v1/regulator/verification"
-# Operation kinds that move credit money to a payee, and the errors that refuse them: those of
-# the fund-flow rules and a line freeze.
+# Operation kinds that move credit money to a payee.
 PAYOUT_KINDS = frozenset({"drawdown", "pay_from_locked", "pay_from_locked_batch"})
-REFUSAL_ERROR_PREFIX = "FundFlow"
-REFUSAL_ERRORS = frozenset({"CreditLineFrozen"})
 
 
 def summarise_fund_flow(
@@ -215,7 +213,7 @@ def _refused_operations(state: ScenarioState) -> list[dict[str, Any]]:
         name = record.outcome.error_name
         if record.kind not in PAYOUT_KINDS or record.outcome.state != "failed" or name is None:
             continue
-        if not (name.startswith(REFUSAL_ERROR_PREFIX) or name in REFUSAL_ERRORS):
+        if not is_lock_refusal(name):
             continue
         args = record.outcome.error_args
         address = args.get("payee")

@@ -26,6 +26,7 @@ from ledger_bridge.api.chain_access import ChainDep
 from ledger_bridge.api.deps import SessionDep, require_roles
 from ledger_bridge.api.indexed_events import IndexMarks, PageLimit, event_filter, page_cursor
 from ledger_bridge.api.problems import problem_responses
+from ledger_bridge.chain.errors import LOCK_REFUSAL_ERROR_PREFIX, LOCK_REFUSAL_ERRORS
 from ledger_bridge.chain.runtime import ChainRuntime
 from ledger_bridge.core.errors import InvalidRequestError, InvalidValueError, NotFoundError
 from ledger_bridge.core.security import Principal, Role
@@ -56,9 +57,6 @@ ReportReader = Annotated[Principal, Depends(require_roles(Role.REGULATOR, Role.A
 Filters = Annotated[EventFilter, Depends(event_filter)]
 Cursor = Annotated[ChainPosition | None, Depends(page_cursor)]
 
-# Errors of a payout that the fund-flow rules or a line freeze rejected.
-REFUSAL_ERROR_PREFIX = "FundFlow"
-REFUSAL_ERRORS = ("CreditLineFrozen",)
 _OPERATION_CURSOR = re.compile(r"([0-9T:.+\-]{19,40})\|([0-9a-f]{32})")
 
 
@@ -373,7 +371,7 @@ def list_refused_payouts(
     error_name = Operation.revert["error"].as_string()
     query = select(Operation).where(
         Operation.state == OperationState.FAILED,
-        or_(error_name.like(f"{REFUSAL_ERROR_PREFIX}%"), error_name.in_(REFUSAL_ERRORS)),
+        or_(error_name.like(f"{LOCK_REFUSAL_ERROR_PREFIX}%"), error_name.in_(LOCK_REFUSAL_ERRORS)),
     )
     if cursor is not None:
         created_at, operation_id = _decode_operation_cursor(cursor)
