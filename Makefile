@@ -16,7 +16,7 @@ export PYTHONPATH := $(CURDIR)/backend
 
 APE_NETWORK := ethereum:local:foundry
 
-.PHONY: install compile up test slither gas scenario lint clean
+.PHONY: install compile up test slither gas bench reliability scenario lint clean
 
 install: $(VENV)/.installed node_modules/.installed $(SOLCX_BINARY_PATH)/solc-v$(SOLC_VERSION)
 
@@ -56,6 +56,19 @@ slither: install
 
 gas: compile
 	$(BIN)/ape run measure_gas --network $(APE_NETWORK)
+
+# Every benchmark, then bench/results.json and docs/benchmarks.md (about 12 minutes here).
+# History on PostgreSQL runs when LEDGER_BENCH_POSTGRES_URL or LEDGER_TEST_POSTGRES_URL names a server.
+bench: gas
+	$(BIN)/python bench/bridge_throughput.py
+	$(BIN)/python bench/indexer_backfill.py
+	$(BIN)/python bench/history_queries.py --postgres-url "$${LEDGER_BENCH_POSTGRES_URL:-$${LEDGER_TEST_POSTGRES_URL:-}}"
+	$(BIN)/python bench/render.py
+
+# Long invariant runs, Slither, API fuzzing, security checks, chaos under load and several
+# replicas, bounded to about 30 minutes; ends with the line "reliability: lost=N ...".
+reliability: compile
+	tools/reliability.sh
 
 # Replay one scenario on a fresh local chain and bridge:
 #   make scenario FILE=scenarios/renewal.yaml REPORT=.run/renewal.json
