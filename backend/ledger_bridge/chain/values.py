@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from eth_utils import keccak, to_checksum_address
@@ -109,6 +110,10 @@ ROLE_NAMES: Mapping[bytes, str] = {
 
 _EPOCH = date(1970, 1, 1)
 
+# EIP-55 checksums cost a keccak256 each, and the event indexer converts the same few
+# addresses many times.
+_checksum_address = lru_cache(maxsize=4096)(to_checksum_address)
+
 
 def to_json_value(abi_type: str, value: Any) -> Any:
     """Convert one decoded ABI value into a JSON value that keeps it exact.
@@ -120,7 +125,7 @@ def to_json_value(abi_type: str, value: Any) -> Any:
         element_type = abi_type[: abi_type.rindex("[")]
         return [to_json_value(element_type, item) for item in value]
     if abi_type == "address":
-        return to_checksum_address(value)
+        return _checksum_address(value)
     if abi_type == "bool":
         return bool(value)
     if abi_type == "string":

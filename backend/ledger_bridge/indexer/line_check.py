@@ -19,6 +19,7 @@ from hexbytes import HexBytes
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from web3 import Web3
+from web3.exceptions import BlockNotFound
 
 from ledger_bridge.chain.contracts import CREDIT_FACILITY, event_abis
 from ledger_bridge.chain.lines import LineSnapshot
@@ -26,6 +27,7 @@ from ledger_bridge.indexer.chain_state import FacilityReader
 from ledger_bridge.indexer.decoding import DecodedEvent, EventDecoder
 from ledger_bridge.indexer.lines import LineRecord, apply_line_event, cst_day
 from ledger_bridge.indexer.logs import LogReader
+from ledger_bridge.indexer.rpc import NodeClient
 from ledger_bridge.storage.models import ChainEvent
 
 # Fields of LineState that only events change, so the index must reproduce them exactly.
@@ -142,13 +144,16 @@ def read_line_events(
             batch, last = reader.read(start, through_block, topics)
             logs.extend(batch)
             start = last + 1
-    timestamps = {
-        number: w3.eth.get_block(number)["timestamp"]
-        for number in sorted({log["blockNumber"] for log in logs})
-    }
+    blocks = NodeClient(w3).block_headers(log.block_number for log in logs)
     events = {}
     for log in logs:
-        event = decoder.decode(log, timestamps[log["blockNumber"]])
+        block = blocks[log.block_number]
+        if block is None:
+            raise BlockNotFound(
+                f"Block {log.block_number}, which has a log of line {line_id}, was not found: "
+                "the chain became shorter while the check read it. Run the check again."
+            )
+        event = decoder.decode(log, block.timestamp)
         if event is not None and event.line_id == line_id:
             events[(event.transaction_hash, event.log_index)] = event
     return sorted(events.values(), key=lambda item: (item.block_number, item.log_index))

@@ -5,12 +5,16 @@ number of results, by response size or by time, each with its own error
 text. The reader does not parse those texts. Any error other than a failed
 connection halves the range and the request is sent again, down to one block.
 After a run of successful reads the range doubles again, up to its maximum.
+
+Logs come back as `ChainLog` values parsed from the node's JSON, without
+web3's result formatting (see indexer/rpc.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from eth_typing import ChecksumAddress
@@ -18,9 +22,9 @@ from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import RequestException
 from web3 import Web3
 from web3.exceptions import ProviderConnectionError, Web3Exception
-from web3.types import FilterParams, LogReceipt
 
 from ledger_bridge.indexer.errors import LogRangeRejectedError
+from ledger_bridge.indexer.rpc import NodeClient
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +48,34 @@ SUCCESSES_BEFORE_GROWTH = 8
 Topics = Sequence[str | Sequence[str] | None]
 
 
+@dataclass(frozen=True, slots=True)
+class ChainLog:
+    """One log as eth_getLogs returns it, with hashes as lowercase 0x hex."""
+
+    address: str
+    topics: tuple[bytes, ...]
+    data: bytes
+    block_number: int
+    block_hash: str
+    transaction_hash: str
+    transaction_index: int
+    log_index: int
+
+    @classmethod
+    def from_json(cls, log: Mapping[str, Any]) -> ChainLog:
+        """Parse a log object of a JSON-RPC response."""
+        return cls(
+            address=str(log["address"]).lower(),
+            topics=tuple(bytes.fromhex(topic[2:]) for topic in log["topics"]),
+            data=bytes.fromhex(log["data"][2:]),
+            block_number=int(log["blockNumber"], 16),
+            block_hash=str(log["blockHash"]).lower(),
+            transaction_hash=str(log["transactionHash"]).lower(),
+            transaction_index=int(log["transactionIndex"], 16),
+            log_index=int(log["logIndex"], 16),
+        )
+
+
 class LogReader:
     """Reads the logs of a set of contracts, adapting the block range to the node's limits."""
 
@@ -52,7 +84,7 @@ class LogReader:
     ) -> None:
         if max_block_range < 1:
             raise ValueError(f"max_block_range must be at least 1, not {max_block_range}")
-        self._w3 = w3
+        self._node = NodeClient(w3)
         self._addresses = list(addresses)
         self._max_range = max_block_range
         self._range = max_block_range
@@ -65,7 +97,7 @@ class LogReader:
 
     def read(
         self, start: int, end: int, topics: Topics | None = None
-    ) -> tuple[list[LogReceipt], int]:
+    ) -> tuple[list[ChainLog], int]:
         """Return the logs of blocks `start` to `last`, and `last`.
 
         `last` is `end` unless the node rejected the range, in which case it is
@@ -86,7 +118,7 @@ class LogReader:
 
     def try_read(
         self, start: int, last: int, topics: Topics | None = None
-    ) -> list[LogReceipt] | None:
+    ) -> list[ChainLog] | None:
         """Request the logs of blocks `start` to `last` once.
 
         Returns None when the node rejected the request, after halving the
@@ -94,20 +126,24 @@ class LogReader:
         the node rejected a single block, and the connection errors as they are.
         """
         try:
-            logs = self._w3.eth.get_logs(self._params(start, last, topics))
+            logs = self._node.get_logs(self._params(start, last, topics))
         except CONNECTION_ERRORS:
             raise
         except REJECTION_ERRORS as error:
             self._shrink(start, last, error)
             return None
         self._grow()
-        return list(logs)
+        return [ChainLog.from_json(log) for log in logs]
 
-    def _params(self, start: int, last: int, topics: Topics | None) -> FilterParams:
-        params: dict[str, Any] = {"address": self._addresses, "fromBlock": start, "toBlock": last}
+    def _params(self, start: int, last: int, topics: Topics | None) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "address": self._addresses,
+            "fromBlock": hex(start),
+            "toBlock": hex(last),
+        }
         if topics is not None:
             params["topics"] = list(topics)
-        return params  # type: ignore[return-value]
+        return params
 
     def _shrink(self, start: int, last: int, error: BaseException) -> None:
         reason = f"{type(error).__name__}: {error}"

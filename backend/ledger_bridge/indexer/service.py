@@ -21,12 +21,9 @@ import logging
 import threading
 from collections.abc import Iterable
 
-from hexbytes import HexBytes
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
-from web3.exceptions import BlockNotFound
-from web3.types import BlockData, LogReceipt
 
 from ledger_bridge.chain.client import create_web3
 from ledger_bridge.chain.deployment import Deployment
@@ -41,7 +38,8 @@ from ledger_bridge.indexer.errors import (
     RangeChangedError,
     ReorgTooDeepError,
 )
-from ledger_bridge.indexer.logs import LogReader
+from ledger_bridge.indexer.logs import ChainLog, LogReader
+from ledger_bridge.indexer.rpc import BlockHeader, NodeClient
 from ledger_bridge.indexer.store import (
     Batch,
     BlockMark,
@@ -91,6 +89,7 @@ class EventIndexer:
         if confirmations < 1:
             raise ValueError(f"confirmations must be at least 1, not {confirmations}")
         self._w3 = w3
+        self._node = NodeClient(w3)
         self._sessions = session_factory
         self._decoder = decoder
         self._identity = identity
@@ -128,7 +127,7 @@ class EventIndexer:
 
         Raises IndexerHaltedError when the chain no longer matches the index.
         """
-        head = self._w3.eth.block_number
+        head = self._node.block_number()
         with self._sessions() as session:
             checkpoint = load_checkpoint(session)
             if not self._identity_checked or (
@@ -214,31 +213,38 @@ class EventIndexer:
             logs = self._reader.try_read(start, last)
             if logs is not None:
                 break
-        numbers = {log["blockNumber"] for log in logs} | {last}
+        numbers = {log.block_number for log in logs} | {last}
         if first and start > 0:
             numbers.add(start - 1)
         blocks = self._blocks(numbers)
-        if _hash_of(blocks[last]) != last_hash_before:
+        tip_hash = blocks[last].block_hash
+        if tip_hash != last_hash_before:
             raise RangeChangedError(last)
         events = list(self._decode(logs, blocks))
         return Batch(
             events=events,
-            tip=BlockMark(last, _hash_of(blocks[last])),
+            tip=BlockMark(last, tip_hash),
             confirmed_through=min(last, head - self._confirmations + 1),
-            block_hashes={number: _hash_of(block) for number, block in blocks.items()},
+            block_hashes={number: block.block_hash for number, block in blocks.items()},
         )
 
-    def _blocks(self, numbers: Iterable[int]) -> dict[int, BlockData]:
-        return {number: self._w3.eth.get_block(number) for number in sorted(numbers)}
+    def _blocks(self, numbers: Iterable[int]) -> dict[int, BlockHeader]:
+        """Read the blocks in batch requests. Raises RangeChangedError if one is gone."""
+        blocks = {}
+        for number, block in self._node.block_headers(numbers).items():
+            if block is None:
+                raise RangeChangedError(number)
+            blocks[number] = block
+        return blocks
 
     def _decode(
-        self, logs: Iterable[LogReceipt], blocks: dict[int, BlockData]
+        self, logs: Iterable[ChainLog], blocks: dict[int, BlockHeader]
     ) -> Iterable[DecodedEvent]:
         for log in logs:
-            block = blocks[log["blockNumber"]]
-            if HexBytes(log["blockHash"]) != HexBytes(block["hash"]):
-                raise RangeChangedError(log["blockNumber"])
-            event = self._decoder.decode(log, block["timestamp"])
+            block = blocks[log.block_number]
+            if log.block_hash != block.block_hash:
+                raise RangeChangedError(log.block_number)
+            event = self._decoder.decode(log, block.timestamp)
             if event is not None:
                 yield event
 
@@ -316,17 +322,23 @@ class EventIndexer:
 
     def _chain_hash(self, number: int) -> str | None:
         """Return the hash of the chain's block `number`, or None if the chain is shorter."""
-        try:
-            return _hash_of(self._w3.eth.get_block(number))
-        except BlockNotFound:
-            return None
+        block = self._node.block_header(number)
+        return None if block is None else block.block_hash
 
 
 def create_indexer(
-    settings: Settings, deployment: Deployment, session_factory: sessionmaker[Session]
+    settings: Settings,
+    deployment: Deployment,
+    session_factory: sessionmaker[Session],
+    *,
+    w3: Web3 | None = None,
 ) -> EventIndexer:
-    """Build the indexer that the settings describe for a deployment, with its own node client."""
-    w3 = create_web3(settings.rpc_url, settings.rpc_timeout_seconds)
+    """Build the indexer that the settings describe for a deployment.
+
+    It gets a node client of its own from the settings unless `w3` is given.
+    """
+    if w3 is None:
+        w3 = create_web3(settings.rpc_url, settings.rpc_timeout_seconds)
     decoder = EventDecoder(w3, deployment, token_transfers=settings.indexer_token_transfers)
     return EventIndexer(
         w3=w3,
@@ -340,7 +352,3 @@ def create_indexer(
         max_reorg_depth=settings.indexer_max_reorg_depth,
         poll_interval_seconds=settings.indexer_poll_interval_ms / 1000,
     )
-
-
-def _hash_of(block: BlockData) -> str:
-    return HexBytes(block["hash"]).to_0x_hex()

@@ -7,10 +7,11 @@ makes the write fail with CheckpointMovedError instead of storing a range twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import Table, delete, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from ledger_bridge.chain.contracts import CREDIT_FACILITY
@@ -22,7 +23,17 @@ from ledger_bridge.storage.models import ChainEvent, IndexedBlock, IndexedLine, 
 # One indexer follows all deployed contracts, so one checkpoint row serves them all.
 CHECKPOINT_NAME = "events"
 
+# Values in one IN list. Line keys take two bound parameters each, so a chunk stays below
+# SQLite's default limit of 999 bound parameters before version 3.32 (32,766 since).
+IN_LIST_CHUNK = 400
+
 LineKey = tuple[str, int]
+T = TypeVar("T")
+
+# Inserts into the tables rather than the mapped classes run as plain executemany calls,
+# without the ORM's bookkeeping per row.
+_EVENTS = cast(Table, ChainEvent.__table__)
+_BLOCK_HASHES = cast(Table, IndexedBlock.__table__)
 
 
 class CheckpointMovedError(RuntimeError):
@@ -88,7 +99,11 @@ def store_batch(
     checkpoint = _locked_checkpoint(session, expected_tip)
     previous_confirmed = _confirmed_mark(checkpoint)
     new_events = _unstored(session, batch.events)
-    session.add_all(_to_row(event, batch.confirmed_through) for event in new_events)
+    if new_events:
+        # One executemany for the whole range: ORM objects cost more than the rest of a pass.
+        session.execute(
+            insert(_EVENTS), [_row(event, batch.confirmed_through) for event in new_events]
+        )
     _apply_to_lines(session, new_events)
     _mark_confirmed(session, previous_confirmed, batch.confirmed_through)
     _record_hashes(session, batch.block_hashes, keep_hashes_from)
@@ -190,13 +205,25 @@ def _new_checkpoint(session: Session, identity: ChainIdentity) -> IndexerCheckpo
 
 
 def _unstored(session: Session, events: Sequence[DecodedEvent]) -> list[DecodedEvent]:
+    """Return the events not stored yet.
+
+    A stored copy of a log can only be in the log's own block. A log moves to
+    another block only through a reorganisation, and the indexer deletes what
+    it stored after the fork point before it reads those blocks again. So one
+    range scan of the block number index finds every copy. A lookup by key
+    would need two bound parameters per event.
+    """
     if not events:
         return []
-    keys = {(event.transaction_hash, event.log_index) for event in events}
     query = select(ChainEvent.transaction_hash, ChainEvent.log_index).where(
-        tuple_(ChainEvent.transaction_hash, ChainEvent.log_index).in_(keys)
+        ChainEvent.block_number.between(
+            min(event.block_number for event in events),
+            max(event.block_number for event in events),
+        )
     )
     known = {(tx_hash, log_index) for tx_hash, log_index in session.execute(query)}
+    if not known:
+        return list(events)
     return [event for event in events if (event.transaction_hash, event.log_index) not in known]
 
 
@@ -213,10 +240,14 @@ def _mark_confirmed(session: Session, previous: int | None, through: int) -> Non
 
 def _record_hashes(session: Session, hashes: Mapping[int, str], keep_from: int) -> None:
     if hashes:
-        session.execute(delete(IndexedBlock).where(IndexedBlock.block_number.in_(list(hashes))))
-        session.add_all(
-            IndexedBlock(block_number=number, block_hash=block_hash)
-            for number, block_hash in hashes.items()
+        for numbers in _chunks(sorted(hashes)):
+            session.execute(delete(IndexedBlock).where(IndexedBlock.block_number.in_(numbers)))
+        session.execute(
+            insert(_BLOCK_HASHES),
+            [
+                {"block_number": number, "block_hash": block_hash}
+                for number, block_hash in hashes.items()
+            ],
         )
     # The newest hash below the window stays, as the fork point search's last resort.
     newest_below = (
@@ -231,12 +262,13 @@ def _apply_to_lines(session: Session, events: Iterable[DecodedEvent]) -> None:
     line_events = [event for event in events if _is_line_event(event)]
     if not line_events:
         return
-    keys = {(event.contract_address, event.line_id) for event in line_events}
+    keys = sorted({(event.contract_address, event.line_id) for event in line_events})
     rows = {
         (row.facility_address, row.line_id): row
+        for chunk in _chunks(keys)
         for row in session.scalars(
             select(IndexedLine).where(
-                tuple_(IndexedLine.facility_address, IndexedLine.line_id).in_(keys)
+                tuple_(IndexedLine.facility_address, IndexedLine.line_id).in_(chunk)
             )
         )
     }
@@ -309,18 +341,25 @@ def _record_values(record: LineRecord) -> dict[str, object]:
     return {name: getattr(record, name) for name in LINE_RECORD_FIELDS}
 
 
-def _to_row(event: DecodedEvent, confirmed_through: int) -> ChainEvent:
-    return ChainEvent(
-        block_number=event.block_number,
-        block_hash=event.block_hash,
-        block_timestamp=event.block_timestamp,
-        transaction_hash=event.transaction_hash,
-        transaction_index=event.transaction_index,
-        log_index=event.log_index,
-        contract_address=event.contract_address,
-        contract_name=event.contract_name,
-        event=event.event,
-        line_id=event.line_id,
-        args=event.args,
-        confirmed=event.block_number <= confirmed_through,
-    )
+def _row(event: DecodedEvent, confirmed_through: int) -> dict[str, object]:
+    return {
+        "block_number": event.block_number,
+        "block_hash": event.block_hash,
+        "block_timestamp": event.block_timestamp,
+        "transaction_hash": event.transaction_hash,
+        "transaction_index": event.transaction_index,
+        "log_index": event.log_index,
+        "contract_address": event.contract_address,
+        "contract_name": event.contract_name,
+        "event": event.event,
+        "line_id": event.line_id,
+        "args": event.args,
+        "confirmed": event.block_number <= confirmed_through,
+    }
+
+
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    """Split the values of an IN list, so a long range stays below SQLite's limit of bound
+    parameters per statement."""
+    for start in range(0, len(items), IN_LIST_CHUNK):
+        yield items[start : start + IN_LIST_CHUNK]
