@@ -1,8 +1,8 @@
-"""Measure the bridge's drawdown throughput and latency against plain sends to the same node.
+"""Measure the bridge's drawdown throughput and latency against raw drawdowns sent to the same node.
 
 Usage (from the repository root):
 
-    PYTHONPATH=backend .venv/bin/python bench/bridge_throughput.py
+    PYTHONPATH=backend .venv/bin/python bench/bridge_throughput.py [--drawdowns N]
 
 The script starts Anvil on a free 127.0.0.1 port, deploys the contracts with
 scripts/deploy.py and opens one line on chain. It then starts `ledger-bridge
@@ -10,13 +10,17 @@ serve` as a subprocess on a free port with a fresh SQLite file and default
 worker settings, and creates a bank credential for the facility.
 
 Phase 1 sends `--drawdowns` self-directed drawdowns (payee null) from
-`--clients` concurrent HTTP clients, each with its own Idempotency-Key. For
-each request it records the time to the 202 response (accept latency) and
-polls the operation until it is final (confirm latency). The rate is
-confirmed drawdowns from the first request to the last confirmation.
+`--clients` concurrent HTTP clients, each with its own Idempotency-Key. A
+client sends its next drawdown as soon as the previous one was accepted, as
+a core-banking system with a queue of payments would. Accept latency is the
+time to the 202 response. A poller reads the oldest unfinished operations
+until each is final. Confirm latency runs from sending the request to the
+operation's `confirmed_at`, so the polling delay does not count. The rate is
+confirmed drawdowns from the first request to the last `confirmed_at`.
 
-Phase 2 pre-signs the same number of plain ETH transfers from Anvil's
-development account 9 and sends them to the node one after another with
+Phase 2 starts after the bridge has stopped. It pre-signs the same number of
+drawdowns of the same line and amount, with the operator's development key
+that the bridge signs with. It sends them to the node one after another with
 eth_sendRawTransaction, then waits until every receipt exists. The rate
 covers the first send to the last receipt.
 
@@ -41,10 +45,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 
 # Python puts the script's folder, bench/, on sys.path, so the sibling benchmark imports.
 from indexer_backfill import (
@@ -52,16 +59,17 @@ from indexer_backfill import (
     RECEIPT_SECONDS,
     REPOSITORY,
     _anvil,
-    _Chain,
     _cpu,
     _deploy,
-    _development_account,
     _percentile,
 )
 from web3 import Web3
+from web3.contract import Contract
 
 from ledger_bridge.chain.client import create_web3
+from ledger_bridge.chain.contracts import CREDIT_FACILITY, contract_at
 from ledger_bridge.chain.deployment import Deployment
+from ledger_bridge.core.config import DEVELOPMENT_MNEMONIC
 
 RESULT_FILE = REPOSITORY / "bench" / "bridge_throughput.json"
 LEDGER_BRIDGE = Path(sys.executable).parent / "ledger-bridge"
@@ -70,15 +78,21 @@ LINE_LIMIT_FEN = 10_000_000_000
 RATE_BPS = 435
 TERM_DAYS = 365
 DRAWDOWN_AMOUNT = "1.00"
-# Anvil's development accounts 9 and 8 send and receive the plain transfers. scripts/deploy.py
-# gives roles only to accounts 0 to 5, and the bridge signs with the operator, account 1.
-RAW_SENDER_INDEX = 9
-RAW_RECIPIENT_INDEX = 8
-RAW_TRANSFER_WEI = 10**12
-RAW_TRANSFER_GAS = 21_000
+ZERO_ADDRESS = "0x" + "00" * 20
+# Request ids of the setup and of the raw sends, far above the bridge's, which start at 1.
+SETUP_FIRST_REQUEST_ID = 2**220
+RAW_FIRST_REQUEST_ID = 2**230
+# Anvil's development accounts that scripts/deploy.py makes operator and credit officer,
+# and a borrower that has no role.
+OPERATOR_INDEX = 1
+OFFICER_INDEX = 2
+BORROWER_INDEX = 7
+TRANSACTION_GAS = 600_000
 BRIDGE_START_SECONDS = 60
 REQUEST_TIMEOUT_SECONDS = 30
 CONFIRM_TIMEOUT_SECONDS = 120
+# Pollers read at most this many of the oldest unfinished operations, then pause.
+POLL_BATCH = 32
 OPERATION_POLL_SECONDS = 0.05
 RECEIPT_POLL_SECONDS = 0.01
 GOAL_RATIO = 0.5
@@ -103,7 +117,7 @@ def main() -> None:
                 _run_drawdowns(api_url, token, line_id, arguments.drawdowns, arguments.clients)
             )
             peak_rss_kib = _peak_rss_kib(bridge_pid)
-        raw = _run_raw_sends(anvil_url, w3, arguments.drawdowns)
+        raw = _run_raw_sends(anvil_url, w3, deployment, line_id, arguments.drawdowns)
     report = _report(arguments, results, bridge_seconds, peak_rss_kib, raw)
     report["total_seconds"] = time.monotonic() - started
     arguments.output.write_text(json.dumps(report, indent=2) + "\n")
@@ -117,7 +131,10 @@ def _parser() -> argparse.ArgumentParser:
         "--drawdowns",
         type=int,
         default=400,
-        help="drawdowns sent through the bridge, and plain transfers sent to the node",
+        help=(
+            "drawdowns sent through the bridge, and raw drawdowns sent to the node; "
+            "10000 gives the nonce-error count of the goal and takes about 15 minutes"
+        ),
     )
     parser.add_argument(
         "--clients", type=int, default=16, help="concurrent HTTP clients sending drawdowns"
@@ -133,19 +150,67 @@ def _parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------------------------
 
 
+class _Signer:
+    """A local signer of facility calls with one of Anvil's development keys, counting nonces."""
+
+    def __init__(self, w3: Web3, index: int, expected_address: str) -> None:
+        Account.enable_unaudited_hdwallet_features()
+        self.account: LocalAccount = Account.from_mnemonic(
+            DEVELOPMENT_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}"
+        )
+        if self.account.address != expected_address:
+            raise SystemExit(
+                f"development account {index} is {self.account.address}, but the deployment "
+                f"names {expected_address}; deploy with scripts/deploy.py"
+            )
+        self._w3 = w3
+        self._nonce = w3.eth.get_transaction_count(self.account.address, "pending")
+        self._chain_id = w3.eth.chain_id
+
+    def sign(self, function: Any) -> bytes:
+        transaction = function.build_transaction(
+            {
+                "from": self.account.address,
+                "nonce": self._nonce,
+                "gas": TRANSACTION_GAS,
+                "chainId": self._chain_id,
+                # Fixed fees well above Anvil's base fee, so building skips fee estimation.
+                "maxFeePerGas": 100 * 10**9,
+                "maxPriorityFeePerGas": 10**9,
+            }
+        )
+        self._nonce += 1
+        return bytes(self.account.sign_transaction(transaction).raw_transaction)
+
+    def send_and_wait(self, function: Any) -> dict[str, Any]:
+        tx_hash = self._w3.eth.send_raw_transaction(self.sign(function))
+        receipt = self._w3.eth.wait_for_transaction_receipt(tx_hash, RECEIPT_SECONDS)
+        if receipt["status"] != 1:
+            raise SystemExit(f"setup transaction {tx_hash.to_0x_hex()} reverted")
+        return dict(receipt)
+
+
+def _facility(w3: Web3, deployment: Deployment) -> Contract:
+    return contract_at(w3, CREDIT_FACILITY, deployment.facilities[0].address)
+
+
 def _open_line(w3: Web3, deployment: Deployment) -> int:
     """Apply for, approve and open one line with LINE_LIMIT_FEN, and return its id."""
-    chain = _Chain(w3, deployment)
-    facility = chain.facility
+    facility = _facility(w3, deployment)
+    operator = _Signer(w3, OPERATOR_INDEX, deployment.accounts["operator"])
+    officer = _Signer(w3, OFFICER_INDEX, deployment.accounts["officer"])
+    request_ids = iter(range(SETUP_FIRST_REQUEST_ID, SETUP_FIRST_REQUEST_ID + 3))
     maturity = facility.functions.today().call() + TERM_DAYS
-    borrower = _development_account(7).address
+    borrower_address = Account.from_mnemonic(
+        DEVELOPMENT_MNEMONIC, account_path=f"m/44'/60'/0'/0/{BORROWER_INDEX}"
+    ).address
     apply = facility.functions.applyForLine(
-        next(chain._request_ids), borrower, b"\x22" * 32, LINE_LIMIT_FEN, RATE_BPS, maturity
+        next(request_ids), borrower_address, b"\x22" * 32, LINE_LIMIT_FEN, RATE_BPS, maturity
     )
-    receipt = chain._send_and_wait(apply, chain.operator)
+    receipt = operator.send_and_wait(apply)
     line_id = int(facility.events.LineApplied().process_receipt(receipt)[0]["args"]["lineId"])
     for step in (facility.functions.approveLine, facility.functions.openLine):
-        chain._send_and_wait(step(next(chain._request_ids), line_id), chain.officer)
+        officer.send_and_wait(step(next(request_ids), line_id))
     return line_id
 
 
@@ -159,6 +224,8 @@ def _bridge_environment(anvil_url: str, deployment_file: Path, database: Path) -
         # Anvil's public development keys sign, as in tools/up.sh. Never on a real network.
         "LEDGER_USE_DEVELOPMENT_KEYS": "true",
         "LEDGER_LOG_FORMAT": "text",
+        # The benchmark is one client sending far more than a bank's normal rate.
+        "LEDGER_RATE_LIMIT_PER_MINUTE": "1000000",
         "PATH": f"{NODE_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
 
@@ -264,11 +331,18 @@ def _peak_rss_kib(pid: int) -> int:
 
 @dataclass
 class _DrawdownResult:
-    started: float
+    started: float  # time.time() when the request was sent
     accept_seconds: float
-    final_at: float
+    final_at: float  # time.time() of the operation's confirmed_at, or of the poll that saw it fail
     state: str
     revert: dict[str, Any] | None
+
+
+@dataclass
+class _Pending:
+    operation_id: str
+    started: float
+    accept_seconds: float
 
 
 async def _run_drawdowns(
@@ -281,57 +355,80 @@ async def _run_drawdowns(
     queue: asyncio.Queue[int] = asyncio.Queue()
     for index in range(count):
         queue.put_nowait(index)
+    pending: dict[str, _Pending] = {}
     results: list[_DrawdownResult] = []
     headers = {"Authorization": f"Bearer {token}"}
     run_id = uuid.uuid4().hex[:12]
+    sending_done = asyncio.Event()
 
-    async def client_loop() -> None:
-        async with httpx.AsyncClient(
-            base_url=api_url, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS
-        ) as client:
-            while not queue.empty():
-                index = queue.get_nowait()
-                key = f"bench-{run_id}-{index}"
-                results.append(await _send_drawdown(client, line_id, key))
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            index = queue.get_nowait()
+            accepted = await _send_drawdown(client, line_id, f"bench-{run_id}-{index}")
+            pending[accepted.operation_id] = accepted
 
-    first = time.perf_counter()
-    await asyncio.gather(*(client_loop() for _ in range(clients)))
+    async def poll_loop(client: httpx.AsyncClient) -> None:
+        deadline = time.monotonic() + CONFIRM_TIMEOUT_SECONDS
+        while not (sending_done.is_set() and not pending):
+            if time.monotonic() > deadline:
+                raise SystemExit(
+                    f"timed out after {CONFIRM_TIMEOUT_SECONDS} s with {len(pending)} "
+                    "operations not final; is the bridge's worker running?"
+                )
+            oldest = sorted(pending.values(), key=lambda item: item.started)[:POLL_BATCH]
+            for item in oldest:
+                result = await _poll_operation(client, item)
+                if result is not None:
+                    pending.pop(item.operation_id, None)
+                    results.append(result)
+                    deadline = time.monotonic() + CONFIRM_TIMEOUT_SECONDS
+            await asyncio.sleep(OPERATION_POLL_SECONDS)
+
+    limits = httpx.Limits(max_connections=clients + 1)
+    async with httpx.AsyncClient(
+        base_url=api_url, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS, limits=limits
+    ) as client:
+        first = time.time()
+        poller = asyncio.create_task(poll_loop(client))
+        await asyncio.gather(*(client_loop(client) for _ in range(clients)))
+        sending_done.set()
+        await poller
     last = max(result.final_at for result in results)
     return results, last - first
 
 
-async def _send_drawdown(client: httpx.AsyncClient, line_id: int, key: str) -> _DrawdownResult:
-    """Send one drawdown, then poll its operation until it is confirmed or failed."""
-    started = time.perf_counter()
+async def _send_drawdown(client: httpx.AsyncClient, line_id: int, key: str) -> _Pending:
+    """Send one drawdown and return its operation id once it is accepted."""
+    started = time.time()
     response = await client.post(
         f"/v1/lines/{line_id}/drawdowns",
         json={"amount": DRAWDOWN_AMOUNT, "payee": None},
         headers={"Idempotency-Key": key},
     )
-    accepted = time.perf_counter()
+    accepted = time.time()
     if response.status_code != 202:
         raise SystemExit(
             f"drawdown with Idempotency-Key {key} returned {response.status_code}, "
             f"expected 202: {response.text}"
         )
-    operation_id = response.json()["id"]
-    deadline = accepted + CONFIRM_TIMEOUT_SECONDS
-    while time.perf_counter() < deadline:
-        await asyncio.sleep(OPERATION_POLL_SECONDS)
-        poll = await client.get(f"/v1/operations/{operation_id}")
-        poll.raise_for_status()
-        operation = poll.json()
-        if operation["state"] in ("confirmed", "failed"):
-            return _DrawdownResult(
-                started=started,
-                accept_seconds=accepted - started,
-                final_at=time.perf_counter(),
-                state=operation["state"],
-                revert=operation["revert"],
-            )
-    raise SystemExit(
-        f"timed out after {CONFIRM_TIMEOUT_SECONDS} s waiting for operation {operation_id} "
-        "to be confirmed or failed; is the bridge's worker running?"
+    return _Pending(response.json()["id"], started, accepted - started)
+
+
+async def _poll_operation(client: httpx.AsyncClient, item: _Pending) -> _DrawdownResult | None:
+    """Read an operation once, and return its result if it is confirmed or failed."""
+    poll = await client.get(f"/v1/operations/{item.operation_id}")
+    poll.raise_for_status()
+    operation = poll.json()
+    if operation["state"] not in ("confirmed", "failed"):
+        return None
+    confirmed_at = operation["confirmed_at"]
+    final_at = datetime.fromisoformat(confirmed_at).timestamp() if confirmed_at else time.time()
+    return _DrawdownResult(
+        started=item.started,
+        accept_seconds=item.accept_seconds,
+        final_at=final_at,
+        state=operation["state"],
+        revert=operation["revert"],
     )
 
 
@@ -342,35 +439,31 @@ def _is_nonce_error(result: _DrawdownResult) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# Phase 2: plain transfers straight to the node
+# Phase 2: the same drawdowns, pre-signed and sent straight to the node
 # ---------------------------------------------------------------------------------------------
 
 
-def _run_raw_sends(anvil_url: str, w3: Web3, count: int) -> dict[str, float]:
-    """Pre-sign `count` ETH transfers, send them one after another and wait for all receipts.
+def _run_raw_sends(
+    anvil_url: str, w3: Web3, deployment: Deployment, line_id: int, count: int
+) -> dict[str, float]:
+    """Pre-sign `count` drawdowns on the line, send them one by one and wait for all receipts.
 
-    The timer starts at the first send, after signing, and stops when every receipt exists.
+    They are signed with the operator's key, as the bridge signs, with request ids far
+    above the bridge's. The timer starts at the first send, after signing, and stops when
+    every receipt exists.
     """
-    sender = _development_account(RAW_SENDER_INDEX)
-    recipient = _development_account(RAW_RECIPIENT_INDEX).address
-    nonce = w3.eth.get_transaction_count(sender.address, "pending")
-    chain_id = w3.eth.chain_id
+    facility = _facility(w3, deployment)
+    operator = _Signer(w3, OPERATOR_INDEX, deployment.accounts["operator"])
+    request_ids = iter(range(RAW_FIRST_REQUEST_ID, RAW_FIRST_REQUEST_ID + count))
+    amount_fen = int(Decimal(DRAWDOWN_AMOUNT) * 100)
     signed = [
         "0x"
-        + bytes(
-            sender.sign_transaction(
-                {
-                    "to": recipient,
-                    "value": RAW_TRANSFER_WEI,
-                    "gas": RAW_TRANSFER_GAS,
-                    "nonce": nonce + offset,
-                    "chainId": chain_id,
-                    "maxFeePerGas": 100 * 10**9,
-                    "maxPriorityFeePerGas": 10**9,
-                }
-            ).raw_transaction
+        + operator.sign(
+            facility.functions.drawdown(
+                next(request_ids), line_id, amount_fen, ZERO_ADDRESS, bytes(32)
+            )
         ).hex()
-        for offset in range(count)
+        for _ in range(count)
     ]
     with httpx.Client(base_url=anvil_url, timeout=RECEIPT_SECONDS) as client:
         started = time.perf_counter()
@@ -394,7 +487,7 @@ def _wait_for_receipt(client: httpx.Client, tx_hash: str) -> None:
         receipt = _rpc(client, "eth_getTransactionReceipt", [tx_hash])
         if receipt is not None:
             if int(receipt["status"], 16) != 1:
-                raise SystemExit(f"transfer {tx_hash} reverted")
+                raise SystemExit(f"raw drawdown {tx_hash} reverted")
             return
         time.sleep(RECEIPT_POLL_SECONDS)
     raise SystemExit(f"timed out after {RECEIPT_SECONDS} s waiting for the receipt of {tx_hash}")
@@ -446,7 +539,11 @@ def _report(
             "amount": DRAWDOWN_AMOUNT,
             "payee": None,
             "line_limit_fen": LINE_LIMIT_FEN,
-            "bridge_settings": "defaults (development environment, Anvil development keys)",
+            "bridge_settings": (
+                "defaults (development environment, Anvil development keys), rate limit raised"
+            ),
+            "client_mode": "each client sends its next drawdown once the previous is accepted",
+            "raw_sends": "pre-signed drawdowns of the same line and amount, operator key",
         },
         "bridge": {
             "confirmed": len(confirmed),

@@ -69,6 +69,9 @@ def main() -> int:
         confirmations=1,
         poll_interval_seconds=0.05,
         max_pending=16,
+        # A short lease, so that a restarted worker takes over from the crashed one soon.
+        lease_seconds=1.0,
+        lease_renewal_seconds=0.25,
         facility_addresses=[config["facility"]],
     )
     if config.get("kill_at"):

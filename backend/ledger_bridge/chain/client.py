@@ -23,5 +23,12 @@ def create_web3(rpc_url: str, timeout_seconds: float) -> Web3:
         timeout = max(1, math.ceil(timeout_seconds))
         provider = LegacyWebSocketProvider(rpc_url, websocket_timeout=timeout)
     else:
-        provider = HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_seconds})
+        # web3's validation middleware requests the chain id before every call that carries a
+        # transaction; the id cannot change on a running node, so one answer is kept.
+        provider = HTTPProvider(
+            rpc_url,
+            request_kwargs={"timeout": timeout_seconds},
+            cache_allowed_requests=True,
+            cacheable_requests={"eth_chainId"},
+        )
     return Web3(provider)

@@ -129,6 +129,8 @@ class ChainRuntime:
             facility_addresses=[facility.address for facility in deployment.facilities],
             rules_address=deployment.fund_flow_rules,
             metrics=self._metrics,
+            lease_seconds=settings.worker_lease_seconds,
+            lease_renewal_seconds=settings.worker_lease_renewal_seconds,
         )
 
     def _create_indexer(self, deployment: Deployment) -> EventIndexer:

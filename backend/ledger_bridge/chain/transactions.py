@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from eth_abi import encode
 from eth_account.signers.local import LocalAccount
+from eth_utils import collapse_if_tuple, function_abi_to_4byte_selector
 from hexbytes import HexBytes
 from requests.exceptions import RequestException
 from sqlalchemy import func, select
@@ -55,22 +57,62 @@ def fee_fields(w3: Web3) -> dict[str, int]:
     return {"maxFeePerGas": 2 * base_fee + tip, "maxPriorityFeePerGas": tip}
 
 
-def sign_call(
-    w3: Web3, function: ContractFunction, account: LocalAccount, nonce: int, gas_estimate: int
-) -> SignedCall:
-    """Build the transaction for `function` with `nonce` and sign it with `account`'s key."""
-    params: dict[str, Any] = {
-        "from": account.address,
+def build_unsigned(
+    function: ContractFunction,
+    sender: str,
+    nonce: int,
+    *,
+    chain_id: int,
+    fees: dict[str, int],
+) -> dict[str, Any]:
+    """Encode the transaction of `function` once, with its gas limit still to be set.
+
+    `fees` comes from `fee_fields`, read once for a batch of transactions.
+    """
+    return {
+        "from": sender,
+        "to": function.address,
+        "data": encode_call(function),
+        "value": 0,
         "nonce": nonce,
-        "gas": gas_estimate * GAS_MARGIN_NUMERATOR // GAS_MARGIN_DENOMINATOR,
-        "chainId": w3.eth.chain_id,
-        **fee_fields(w3),
+        "chainId": chain_id,
+        **fees,
     }
-    transaction = function.build_transaction(params)
+
+
+def encode_call(function: ContractFunction) -> str:
+    """Return the calldata of a contract call made with positional arguments, as 0x hex.
+
+    eth_abi encodes the arguments directly against the function's ABI entry,
+    which costs a fraction of web3's `build_transaction` with its validation.
+    """
+    if function.kwargs:
+        raise ValueError(
+            f"{function.fn_name} was called with keyword arguments; pass them in order"
+        )
+    types = [collapse_if_tuple(dict(item)) for item in function.abi["inputs"]]
+    selector = function_abi_to_4byte_selector(function.abi)
+    return "0x" + (selector + encode(types, list(function.args))).hex()
+
+
+def estimate_gas(w3: Web3, transaction: dict[str, Any]) -> int:
+    """Estimate an unsigned transaction's gas; a revert raises ContractLogicError."""
+    call = {key: transaction[key] for key in ("from", "to", "data", "value") if key in transaction}
+    return int(w3.eth.estimate_gas(call))  # type: ignore[arg-type]
+
+
+def sign_transaction(
+    account: LocalAccount, transaction: dict[str, Any], gas_estimate: int
+) -> SignedCall:
+    """Set the gas limit from the estimate, with its margin, and sign with `account`'s key."""
+    transaction = {
+        **transaction,
+        "gas": gas_estimate * GAS_MARGIN_NUMERATOR // GAS_MARGIN_DENOMINATOR,
+    }
     signed = account.sign_transaction(transaction)
     return SignedCall(
         tx_hash=HexBytes(signed.hash).to_0x_hex(),
-        nonce=nonce,
+        nonce=transaction["nonce"],
         raw_transaction=HexBytes(signed.raw_transaction).to_0x_hex(),
     )
 

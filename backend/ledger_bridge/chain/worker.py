@@ -20,13 +20,19 @@ chain already used its request id. Calls to the fund-flow rules carry no
 request id. They are signed again, because a transaction whose nonce another
 transaction took can no longer be mined.
 
-NOTE: one worker must own a signer's nonces. Replicas sharing a database
-need a lease per signer before more than one of them runs this worker.
+Several replicas may run this worker against one database. Each signer
+address has a lease (`ledger_bridge.chain.lease`): only the replica holding
+it claims, signs, sends and tracks that signer's operations, and each of
+those writes checks the lease in its own database transaction. A replica that
+takes a lease over reads the nonce from the node and the database again and
+recovers the operations left in "sending", as after a restart.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
@@ -50,6 +56,7 @@ from ledger_bridge.chain.calls import (
 )
 from ledger_bridge.chain.contracts import CREDIT_FACILITY, FUND_FLOW_RULES, contract_at
 from ledger_bridge.chain.errors import DecodedRevert, decode_revert, revert_data_of
+from ledger_bridge.chain.lease import LeaseStatus, SignerLeases
 from ledger_bridge.chain.outcomes import (
     explain_failed_receipt,
     facility_not_deployed,
@@ -63,7 +70,10 @@ from ledger_bridge.chain.transactions import (
     TRANSIENT_ERRORS,
     NonceTracker,
     SignedCall,
-    sign_call,
+    build_unsigned,
+    estimate_gas,
+    fee_fields,
+    sign_transaction,
 )
 from ledger_bridge.core.metrics import OperationMetrics
 from ledger_bridge.storage.db import begin_write
@@ -98,13 +108,19 @@ class TransactionWorker:
         facility_addresses: Iterable[str],
         rules_address: str | None = None,
         metrics: OperationMetrics | None = None,
+        lease_seconds: float = 15.0,
+        lease_renewal_seconds: float = 3.0,
+        holder_id: str | None = None,
     ) -> None:
         self._w3 = w3
         self._sessions = session_factory
         self._signers = dict(signers)
-        self._nonces = {
-            account.address: NonceTracker(w3, account.address) for account in signers.values()
-        }
+        self._accounts = {account.address: account for account in signers.values()}
+        # The roles that sign with each address, so one lease covers every kind it signs.
+        self._kinds: dict[str, list[str]] = {}
+        for role, account in signers.items():
+            self._kinds.setdefault(account.address, []).extend(kinds_signed_by(role))
+        self._nonces = {address: NonceTracker(w3, address) for address in self._accounts}
         self._confirmations = confirmations
         self._poll_interval = poll_interval_seconds
         self._max_pending = max_pending
@@ -118,10 +134,21 @@ class TransactionWorker:
         self._contracts: dict[str, Contract] = {}
         # Without a registry of the app's, the metrics are counted and never exported.
         self._metrics = metrics or OperationMetrics(CollectorRegistry())
+        self._leases = SignerLeases(
+            session_factory,
+            holder_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+            lease_seconds,
+            lease_renewal_seconds,
+        )
+        self._chain_id: int | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._recovered = False
+
+    @property
+    def holder_id(self) -> str:
+        """The id this worker writes into the signer leases it holds."""
+        return self._leases.holder_id
 
     def start(self) -> None:
         """Start the background thread."""
@@ -130,35 +157,50 @@ class TransactionWorker:
         self._thread.start()
 
     def stop(self, timeout_seconds: float = 30.0) -> None:
-        """Ask the thread to finish its current step and wait for it."""
+        """Ask the thread to finish its current step, wait for it and release the leases."""
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout_seconds)
             if self._thread.is_alive():
                 logger.warning("Transaction worker did not stop within %s s", timeout_seconds)
+                return
+        self._leases.release_all()
 
     def wake(self) -> None:
         """Start the next pass now, for example right after an operation was accepted."""
         self._wake.set()
 
-    def run_once(self) -> None:
-        """Make one pass: recover after a start, track sent operations, send accepted ones."""
-        if not self._recovered:
-            self._recover()
-            self._recovered = True
-        self._track_sent()
-        for role, account in self._signers.items():
+    def run_once(self) -> bool:
+        """Make one pass for each signer whose lease this worker holds or can take.
+
+        A pass tracks the signer's sent operations and sends its accepted ones.
+        Returns whether anything was sent or became final, so that the thread
+        starts the next pass at once instead of waiting for the poll interval.
+        """
+        progressed = False
+        for address in self._accounts:
             if self._stopping.is_set():
-                return
-            self._send_accepted(role, account)
+                break
+            status = self._leases.refresh(address)
+            if status is LeaseStatus.NOT_HELD:
+                continue
+            if status is LeaseStatus.ACQUIRED:
+                self._nonces[address].reset()
+                self._recover(address)
+            progressed |= self._track_sent(address)
+            progressed |= self._send_accepted(address)
+        return progressed
 
     def _run(self) -> None:
-        logger.info("Transaction worker started for signers %s", sorted(self._signers))
+        logger.info(
+            "Transaction worker %s started for signers %s", self.holder_id, sorted(self._signers)
+        )
         delay = self._poll_interval
         while not self._stopping.is_set():
             try:
-                self.run_once()
+                if self.run_once():
+                    continue
                 delay = self._poll_interval
             except TRANSIENT_ERRORS as error:
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
@@ -171,7 +213,8 @@ class TransactionWorker:
             except Exception:
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
                 logger.exception("Worker pass failed; retrying in %.1f s", delay)
-            self._wake.wait(delay)
+            # A lease must be renewed on time, so no pause is longer than the renewal interval.
+            self._wake.wait(min(delay, self._leases.renewal_seconds))
             self._wake.clear()
         logger.info("Transaction worker stopped")
 
@@ -179,15 +222,25 @@ class TransactionWorker:
     # Recovery
     # ---------------------------------------------------------------------------------------
 
-    def _recover(self) -> None:
-        """Return operations left in "sending" to "accepted": none of them was signed yet."""
+    def _recover(self, address: str) -> None:
+        """Return the signer's operations left in "sending" to "accepted".
+
+        None of them was stored as signed: a worker that stores a transaction
+        moves its operation to "sent" in the same commit.
+        """
         with self._sessions() as session:
-            begin_write(session)
+            if not self._begin_fenced(session, address):
+                return
             stuck = session.scalars(
-                select(Operation).where(Operation.state == OperationState.SENDING)
+                select(Operation).where(
+                    Operation.state == OperationState.SENDING,
+                    Operation.kind.in_(self._kinds[address]),
+                )
             ).all()
             for operation in stuck:
                 transition_operation(operation, OperationState.ACCEPTED)
+                operation.tx_hash = None
+                operation.nonce = None
                 logger.info("Operation %s goes back to accepted after a restart", operation.id)
             session.commit()
 
@@ -195,25 +248,57 @@ class TransactionWorker:
     # Sending
     # ---------------------------------------------------------------------------------------
 
-    def _send_accepted(self, role: SignerRole, account: LocalAccount) -> None:
+    def _send_accepted(self, address: str) -> bool:
+        """Claim and send the signer's oldest accepted operations, up to the pending cap."""
         with self._sessions() as session:
-            room = self._max_pending - self._count_in_flight(session, account.address)
+            room = self._max_pending - self._count_in_flight(session, address)
             if room <= 0:
-                return
+                return False
             query = (
                 select(Operation.id)
                 .where(
                     Operation.state == OperationState.ACCEPTED,
-                    Operation.kind.in_(kinds_signed_by(role)),
+                    Operation.kind.in_(self._kinds[address]),
                 )
                 .order_by(Operation.created_at, Operation.request_id)
                 .limit(room)
             )
             operation_ids = session.scalars(query).all()
-        for operation_id in operation_ids:
-            if self._stopping.is_set() or not self._claim(operation_id):
-                continue
-            self._submit(operation_id, account)
+        if not operation_ids:
+            return False
+        claimed = self._claim(operation_ids, address)
+        if not claimed:
+            return False
+        try:
+            # One read of the fees and the chain id serves every transaction of this batch.
+            fees = fee_fields(self._w3)
+            if self._chain_id is None:
+                self._chain_id = self._w3.eth.chain_id
+            account = self._accounts[address]
+            for index, operation_id in enumerate(claimed):
+                if not self._keep_lease(address):
+                    break
+                if self._stopping.is_set() or not self._submit(operation_id, account, fees):
+                    self._release(claimed[index:], address)
+                    break
+        except Exception:
+            # A node or database error in the batch must not leave the rest of it in
+            # "sending": only a restart or a lease takeover would return them to "accepted".
+            self._release(claimed, address)
+            raise
+        return True
+
+    def _keep_lease(self, address: str) -> bool:
+        """Renew the lease during a long pass, and return whether the pass may go on.
+
+        A lease taken again after it lapsed starts over as after a takeover: the
+        nonce is read again and the operations left in "sending" are recovered.
+        """
+        status = self._leases.refresh(address)
+        if status is LeaseStatus.ACQUIRED:
+            self._nonces[address].reset()
+            self._recover(address)
+        return status is LeaseStatus.HELD
 
     def _count_in_flight(self, session: Session, sender: str) -> int:
         query = (
@@ -224,71 +309,109 @@ class TransactionWorker:
         )
         return session.scalar(query) or 0
 
-    def _claim(self, operation_id: uuid.UUID) -> bool:
+    def _claim(self, operation_ids: Iterable[uuid.UUID], address: str) -> list[uuid.UUID]:
+        """Move the operations that are still accepted to "sending" in one commit."""
         with self._sessions() as session:
-            begin_write(session)
-            operation = session.get(Operation, operation_id)
-            if operation is None or operation.state is not OperationState.ACCEPTED:
-                return False
-            transition_operation(operation, OperationState.SENDING)
+            if not self._begin_fenced(session, address):
+                return []
+            operations = session.scalars(
+                select(Operation)
+                .where(Operation.id.in_(list(operation_ids)))
+                .order_by(Operation.created_at, Operation.request_id)
+            ).all()
+            claimed = []
+            for operation in operations:
+                if operation.state is OperationState.ACCEPTED:
+                    transition_operation(operation, OperationState.SENDING)
+                    claimed.append(operation.id)
             session.commit()
-            return True
+            return claimed
 
-    def _submit(self, operation_id: uuid.UUID, account: LocalAccount) -> None:
-        """Estimate, sign, store and send the transaction of an operation in "sending"."""
+    def _release(self, operation_ids: Iterable[uuid.UUID], address: str) -> None:
+        """Return claimed operations that were not sent to "accepted", for a later pass."""
+        with self._sessions() as session:
+            if not self._begin_fenced(session, address):
+                return
+            for operation_id in operation_ids:
+                operation = session.get(Operation, operation_id)
+                if operation is not None and operation.state is OperationState.SENDING:
+                    transition_operation(operation, OperationState.ACCEPTED)
+            session.commit()
+
+    def _submit(self, operation_id: uuid.UUID, account: LocalAccount, fees: dict[str, int]) -> bool:
+        """Estimate, sign, store and send the transaction of an operation in "sending".
+
+        Returns False when the lease was lost, so the caller stops sending.
+        """
         tracker = self._nonces[account.address]
         with self._sessions() as session:
             operation = session.get(Operation, operation_id)
             if operation is None or operation.state is not OperationState.SENDING:
-                return
+                return True
             try:
-                signed = self._prepare(session, operation, account, tracker)
+                signed = self._prepare(session, operation, account, tracker, fees)
             except Exception:
-                self._release(session, operation)
+                session.rollback()
+                self._release([operation_id], account.address)
                 raise
             if signed is None:
-                return
+                return True
             if not self._record_sent(session, operation, account, signed):
-                return
+                return account.address in self._leases.held_addresses
             tracker.take(signed.nonce)
         self._broadcast(operation_id, signed, tracker)
+        return True
 
     def _prepare(
-        self, session: Session, operation: Operation, account: LocalAccount, tracker: NonceTracker
+        self,
+        session: Session,
+        operation: Operation,
+        account: LocalAccount,
+        tracker: NonceTracker,
+        fees: dict[str, int],
     ) -> SignedCall | None:
         """Return the signed call, or None after marking the operation failed at estimation."""
-        target = self._target(session, operation)
+        target = self._target(session, operation, account.address)
         if target is None:
             return None
         try:
             function = build_call(operation, target)
         except (KeyError, ValueError) as error:
-            self._fail(session, operation, invalid_payload(operation, error))
+            self._fail(session, operation, invalid_payload(operation, error), account.address)
             return None
+        assert self._chain_id is not None
+        transaction = build_unsigned(
+            function, account.address, tracker.peek(session), chain_id=self._chain_id, fees=fees
+        )
         try:
-            gas = function.estimate_gas({"from": account.address})
+            gas = estimate_gas(self._w3, transaction)
         except ContractLogicError as error:
-            self._fail(session, operation, decode_revert(revert_data_of(error)))
+            revert = decode_revert(revert_data_of(error))
+            self._fail(session, operation, revert, account.address)
             return None
-        return sign_call(self._w3, function, account, tracker.peek(session), gas)
+        return sign_transaction(account, transaction, gas)
 
-    def _target(self, session: Session, operation: Operation) -> Contract | None:
+    def _target(self, session: Session, operation: Operation, address: str) -> Contract | None:
         """Return the contract the operation calls, or None after failing it for a missing one."""
         if CALL_TARGETS.get(operation.kind) is CallTarget.RULES:
             if self._rules_address is None:
-                self._fail(session, operation, rules_not_deployed(operation))
+                self._fail(session, operation, rules_not_deployed(operation), address)
                 return None
             return self._contract(FUND_FLOW_RULES, self._rules_address)
         facility = operation.facility_address
         if facility is None or facility.lower() not in self._facility_addresses:
-            self._fail(session, operation, facility_not_deployed(operation))
+            self._fail(session, operation, facility_not_deployed(operation), address)
             return None
         return self._contract(CREDIT_FACILITY, facility)
 
     def _record_sent(
         self, session: Session, operation: Operation, account: LocalAccount, signed: SignedCall
     ) -> bool:
-        begin_write(session)
+        """Store the signed transaction and mark the operation sent, if the lease still holds."""
+        if session.in_transaction():
+            session.rollback()
+        if not self._begin_fenced(session, account.address):
+            return False
         if operation.state is not OperationState.SENDING:
             logger.warning(
                 "Operation %s changed to %s while signing; not sending it",
@@ -337,20 +460,21 @@ class TransactionWorker:
                 operation_id,
                 error,
             )
-            self._unsend(operation_id)
+            self._unsend(operation_id, tracker.address)
             self._resync(tracker, "rejected_by_node")
             return
-        logger.info(
+        logger.debug(
             "Sent transaction %s with nonce %s for operation %s",
             signed.tx_hash,
             signed.nonce,
             operation_id,
         )
 
-    def _unsend(self, operation_id: uuid.UUID) -> None:
+    def _unsend(self, operation_id: uuid.UUID, address: str) -> None:
         """Return an operation whose transaction the node rejected to "accepted"."""
         with self._sessions() as session:
-            begin_write(session)
+            if not self._begin_fenced(session, address):
+                return
             operation = session.get(Operation, operation_id)
             if operation is not None and operation.state is OperationState.SENT:
                 transition_operation(operation, OperationState.SENDING)
@@ -360,35 +484,43 @@ class TransactionWorker:
                 operation.sent_at = None
             session.commit()
 
-    def _release(self, session: Session, operation: Operation) -> None:
-        """Return an operation to "accepted" after an error that is worth a retry."""
-        session.rollback()
-        begin_write(session)
-        if operation.state is OperationState.SENDING:
-            transition_operation(operation, OperationState.ACCEPTED)
-        session.commit()
-
     # ---------------------------------------------------------------------------------------
     # Tracking
     # ---------------------------------------------------------------------------------------
 
-    def _track_sent(self) -> None:
+    def _track_sent(self, address: str) -> bool:
+        """Settle the signer's sent operations whose receipts are final, in one commit.
+
+        Operations without a receipt are checked one by one: still pending,
+        forgotten by the node (resent), or their nonce taken by another transaction.
+        """
         with self._sessions() as session:
             query = (
-                select(Operation.id)
-                .where(Operation.state == OperationState.SENT)
+                select(Operation.id, Operation.tx_hash)
+                .join(SignedTransaction, SignedTransaction.tx_hash == Operation.tx_hash)
+                .where(Operation.state == OperationState.SENT, SignedTransaction.sender == address)
                 .order_by(Operation.nonce)
             )
-            operation_ids = session.scalars(query).all()
-        if not operation_ids:
-            return
+            sent = session.execute(query).all()
+        if not sent:
+            return False
         head = self._w3.eth.block_number
-        for operation_id in operation_ids:
-            if self._stopping.is_set():
-                return
-            self._track(operation_id, head)
+        receipts: list[tuple[uuid.UUID, TxReceipt]] = []
+        for operation_id, tx_hash in sent:
+            if self._stopping.is_set() or not self._keep_lease(address):
+                break
+            try:
+                receipt = self._w3.eth.get_transaction_receipt(tx_hash)
+            except TransactionNotFound:
+                self._track(operation_id, head, address)
+                continue
+            if head - receipt["blockNumber"] + 1 >= self._confirmations:
+                receipts.append((operation_id, receipt))
+        if receipts:
+            self._settle(receipts, address)
+        return bool(receipts)
 
-    def _track(self, operation_id: uuid.UUID, head: int) -> None:
+    def _track(self, operation_id: uuid.UUID, head: int, address: str) -> None:
         with self._sessions() as session:
             operation = session.get(Operation, operation_id)
             if operation is None or operation.state is not OperationState.SENT:
@@ -403,7 +535,9 @@ class TransactionWorker:
             mined_nonce = self._w3.eth.get_transaction_count(current.sender, "latest")
             receipt = self._find_receipt(session, operation, current.nonce)
             if receipt is not None:
-                self._settle(session, operation, receipt, head)
+                if head - receipt["blockNumber"] + 1 >= self._confirmations:
+                    session.rollback()
+                    self._settle([(operation.id, receipt)], address)
             elif self._is_pending(current.tx_hash):
                 return
             elif mined_nonce <= current.nonce:
@@ -424,38 +558,45 @@ class TransactionWorker:
                 continue
         return None
 
-    def _settle(
-        self, session: Session, operation: Operation, receipt: TxReceipt, head: int
-    ) -> None:
-        block_number = receipt["blockNumber"]
-        if head - block_number + 1 < self._confirmations:
-            return
-        succeeded = receipt["status"] == 1
-        revert = None if succeeded else explain_failed_receipt(self._w3, receipt)
-        result = operation_result(self._w3, receipt, self._contract_names) if succeeded else None
-        begin_write(session)
-        if operation.state is not OperationState.SENT:
+    def _settle(self, receipts: list[tuple[uuid.UUID, TxReceipt]], address: str) -> None:
+        """Record final receipts: confirmed with the decoded result, or failed with the revert."""
+        outcomes = []
+        for operation_id, receipt in receipts:
+            succeeded = receipt["status"] == 1
+            revert = None if succeeded else explain_failed_receipt(self._w3, receipt)
+            result = (
+                operation_result(self._w3, receipt, self._contract_names) if succeeded else None
+            )
+            outcomes.append((operation_id, receipt, revert, result))
+        settled: list[Operation] = []
+        with self._sessions() as session:
+            if not self._begin_fenced(session, address):
+                return
+            for operation_id, receipt, revert, result in outcomes:
+                operation = session.get(Operation, operation_id)
+                if operation is None or operation.state is not OperationState.SENT:
+                    continue
+                operation.tx_hash = HexBytes(receipt["transactionHash"]).to_0x_hex()
+                operation.block_number = receipt["blockNumber"]
+                operation.block_hash = HexBytes(receipt["blockHash"]).to_0x_hex()
+                if revert is None:
+                    operation.confirmed_at = utcnow()
+                    operation.result = result
+                    transition_operation(operation, OperationState.CONFIRMED)
+                else:
+                    operation.revert = revert.to_json()
+                    transition_operation(operation, OperationState.FAILED)
+                settled.append(operation)
             session.commit()
-            return
-        operation.tx_hash = HexBytes(receipt["transactionHash"]).to_0x_hex()
-        operation.block_number = block_number
-        operation.block_hash = HexBytes(receipt["blockHash"]).to_0x_hex()
-        if revert is None:
-            operation.confirmed_at = utcnow()
-            operation.result = result
-            transition_operation(operation, OperationState.CONFIRMED)
-        else:
-            operation.revert = revert.to_json()
-            transition_operation(operation, OperationState.FAILED)
-        session.commit()
-        self._record_final(operation)
-        logger.info(
-            "Operation %s is %s in block %s (transaction %s)",
-            operation.id,
-            operation.state.value,
-            block_number,
-            operation.tx_hash,
-        )
+        for operation in settled:
+            self._record_final(operation)
+            logger.info(
+                "Operation %s is %s in block %s (transaction %s)",
+                operation.id,
+                operation.state.value,
+                operation.block_number,
+                operation.tx_hash,
+            )
 
     def _resend(self, current: SignedTransaction) -> None:
         """Send the stored bytes again: same nonce, same hash, so it can only be mined once."""
@@ -477,8 +618,9 @@ class TransactionWorker:
         self, session: Session, operation: Operation, current: SignedTransaction
     ) -> None:
         """Act on a sent operation whose nonce another transaction used."""
+        address = current.sender
         if operation.request_id is not None and self._request_used(operation):
-            self._fail(session, operation, request_used_elsewhere(operation, current))
+            self._fail(session, operation, request_used_elsewhere(operation, current), address)
             logger.error(
                 "Request id %s of operation %s was used by a transaction the bridge did not send",
                 operation.request_id,
@@ -501,22 +643,50 @@ class TransactionWorker:
             current.sender,
             operation.id,
         )
-        begin_write(session)
+        session.rollback()
+        if not self._begin_fenced(session, account.address):
+            return
+        if operation.state is not OperationState.SENT:
+            session.commit()
+            return
         transition_operation(operation, OperationState.SENDING)
         operation.tx_hash = None
         operation.nonce = None
         session.commit()
         self._resync(self._nonces[account.address], "nonce_taken")
-        self._submit(operation.id, account)
+        if self._chain_id is None:
+            self._chain_id = self._w3.eth.chain_id
+        if not self._submit(operation.id, account, fee_fields(self._w3)):
+            self._release([operation.id], account.address)
 
     # ---------------------------------------------------------------------------------------
     # Helpers
     # ---------------------------------------------------------------------------------------
 
-    def _fail(self, session: Session, operation: Operation, revert: DecodedRevert) -> None:
+    def _begin_fenced(self, session: Session, address: str) -> bool:
+        """Start a write transaction, and return whether this worker still holds the lease.
+
+        When it does not, the transaction is rolled back, the lease is
+        forgotten and the signer's nonce is dropped, so nothing is written.
+        """
+        begin_write(session)
+        if self._leases.holds_in_transaction(session, address):
+            return True
+        session.rollback()
+        self._leases.lose(address)
+        self._nonces[address].reset()
+        return False
+
+    def _fail(
+        self, session: Session, operation: Operation, revert: DecodedRevert, address: str
+    ) -> None:
         if session.in_transaction():
             session.rollback()
-        begin_write(session)
+        if not self._begin_fenced(session, address):
+            return
+        if operation.state.is_final:
+            session.commit()
+            return
         operation.revert = revert.to_json()
         transition_operation(operation, OperationState.FAILED)
         session.commit()

@@ -74,25 +74,46 @@ class Settings(BaseSettings):
         True, description="Run the worker that signs and sends accepted operations."
     )
     worker_poll_interval_ms: int = Field(
-        500,
+        200,
         ge=10,
         le=60_000,
         description="Time between the worker's passes over the operations, in milliseconds.",
     )
     worker_max_pending: int = Field(
-        16,
+        64,
         ge=1,
         le=1024,
         description="Transactions of one signer sent and not yet confirmed, at most.",
+    )
+    worker_lease_seconds: float = Field(
+        15.0,
+        ge=1,
+        le=3600,
+        description=(
+            "How long a replica's lease on a signer lasts without renewal, in seconds. Another "
+            "replica takes the signer over only after it has expired."
+        ),
+    )
+    worker_lease_renewal_seconds: float = Field(
+        3.0,
+        gt=0,
+        le=1200,
+        description=(
+            "Time between renewals of a held signer lease, in seconds; at most a third of "
+            "LEDGER_WORKER_LEASE_SECONDS."
+        ),
     )
     indexer_enabled: bool = Field(
         True, description="Run the indexer that stores the contracts' events in the database."
     )
     indexer_poll_interval_ms: int = Field(
-        1000,
+        200,
         ge=10,
         le=60_000,
-        description="Time between the indexer's polls once it has caught up, in milliseconds.",
+        description=(
+            "Time between the indexer's polls once it has caught up, in milliseconds. A mined "
+            "block's events become queryable within about this time plus one pass."
+        ),
     )
     indexer_block_range: int = Field(
         2000, ge=1, le=100_000, description="Blocks requested in one eth_getLogs call, at most."
@@ -114,7 +135,19 @@ class Settings(BaseSettings):
     )
     signer_keystore_password: SecretStr | None = None
     max_request_bytes: int = Field(
-        1_048_576, ge=1024, le=67_108_864, description="Largest request body accepted, in bytes."
+        65_536,
+        ge=1024,
+        le=67_108_864,
+        description="Largest request body accepted, in bytes. Larger bodies get 413.",
+    )
+    rate_limit_per_minute: int = Field(
+        6000,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Requests one credential may send per minute, failed ones included, before it "
+            "gets 429. Counted in this process only, so each replica has its own budget."
+        ),
     )
     readiness_timeout_ms: int = Field(
         2000, ge=1, le=60_000, description="Time limit for each readiness check, in milliseconds."
@@ -144,6 +177,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_combinations(self) -> Self:
         _check_signer_sources(self)
+        _check_lease_timing(self)
         if self.environment == "production":
             _reject_development_settings(self)
         return self
@@ -233,6 +267,17 @@ def _check_signer_sources(settings: Settings) -> None:
             "LEDGER_SIGNER_KEYSTORE_PASSWORD",
             "is missing or empty while LEDGER_SIGNER_KEYSTORE_PATH is set",
             "Set it to the password that decrypts the keystore.",
+        )
+
+
+def _check_lease_timing(settings: Settings) -> None:
+    # Three renewals fit in one lease, so a holder that misses two still keeps the signer.
+    if settings.worker_lease_renewal_seconds * 3 > settings.worker_lease_seconds:
+        raise ConfigurationError(
+            "LEDGER_WORKER_LEASE_RENEWAL_SECONDS",
+            f"is {settings.worker_lease_renewal_seconds}, more than a third of "
+            f"LEDGER_WORKER_LEASE_SECONDS ({settings.worker_lease_seconds})",
+            "Renew at most every third of the lease, for example 3 s for a 15 s lease.",
         )
 
 

@@ -205,6 +205,25 @@ class SignedTransaction(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class SignerLease(Base):
+    """The right of one bridge replica to assign nonces and send transactions for a signer.
+
+    A holder renews `expires_at` well before it passes; another replica takes
+    the lease only after it has passed. `epoch` grows with every change of
+    holder, and each transaction is stored only while its worker's holder id
+    and epoch are still the row's, checked in the same database transaction.
+    """
+
+    __tablename__ = "signer_leases"
+
+    signer_address: Mapped[str] = mapped_column(String(ADDRESS_LENGTH), primary_key=True)
+    holder_id: Mapped[str] = mapped_column(String(128))
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime]
+    acquired_at: Mapped[datetime]
+    renewed_at: Mapped[datetime]
+
+
 class ChainEvent(Base):
     """One decoded contract event, stored once per transaction hash and log index.
 
