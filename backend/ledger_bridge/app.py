@@ -17,7 +17,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger_bridge.api.main import OPENAPI_TAGS, api_router
-from ledger_bridge.api.middleware import MetricsMiddleware, RequestBodyMiddleware
+from ledger_bridge.api.middleware import (
+    MetricsMiddleware,
+    RateLimitMiddleware,
+    RequestBodyMiddleware,
+)
 from ledger_bridge.api.problems import register_problem_handlers
 from ledger_bridge.chain.runtime import install_chain
 from ledger_bridge.core.config import Settings, get_settings
@@ -80,8 +84,10 @@ def create_app(
     # Routes and dependencies that ask for get_settings() see the same settings as the app.
     app.dependency_overrides[get_settings] = lambda: settings
     register_problem_handlers(app)
-    # The middleware added last runs first, so metrics also count requests rejected for their body.
+    # The middleware added last runs first: metrics also count requests rejected for their rate or
+    # body, and the rate limit counts requests before their body is read.
     app.add_middleware(RequestBodyMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RateLimitMiddleware, limit_per_minute=settings.rate_limit_per_minute)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.include_router(api_router)
     return app

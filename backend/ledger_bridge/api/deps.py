@@ -46,9 +46,9 @@ class BearerToken(HTTPBearer):
             )
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
+            # The value is not echoed: a client that left out "Bearer " sent its secret here.
             raise AuthenticationError(
-                f"The Authorization header uses scheme {scheme!r} instead of Bearer",
-                credential_sent=True,
+                "The Authorization header does not use the Bearer scheme", credential_sent=True
             )
         return token.strip()
 

@@ -1,11 +1,15 @@
-"""ASGI middleware: request body limits and content type, and HTTP metrics."""
+"""ASGI middleware: rate limits per credential, request body limits and types, and metrics."""
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from email.message import Message as HeaderMessage
 
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -13,10 +17,12 @@ from ledger_bridge.api.problems import error_response
 from ledger_bridge.core.errors import (
     JsonTooDeepError,
     LedgerBridgeError,
+    RateLimitExceededError,
     RequestTooLargeError,
     UnsupportedMediaTypeError,
 )
 from ledger_bridge.core.metrics import BridgeMetrics
+from ledger_bridge.core.security import split_token
 
 # Request bodies of the API nest a few levels. The limit stops deeply nested input
 # before json.loads, whose C parser can overflow the thread's stack when a library
@@ -24,6 +30,38 @@ from ledger_bridge.core.metrics import BridgeMetrics
 MAX_JSON_DEPTH = 32
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _JSON_BRACKET = re.compile(rb"[\[\]{}]")
+# Load balancers and Prometheus poll these, and they carry no credential.
+RATE_LIMIT_EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics"})
+
+
+class RateLimitMiddleware:
+    """Middleware that gives each credential a budget of requests per minute, then returns 429.
+
+    The budget belongs to the key id named in the bearer token, whether or not
+    the secret matches, so guessing a credential's secret is slowed down as
+    much as using it. Requests without a well-formed credential share one
+    budget per client address. The moving window lives in this process.
+    """
+
+    def __init__(self, app: ASGIApp, limit_per_minute: int) -> None:
+        self.app = app
+        self.limit_per_minute = limit_per_minute
+        self._item = RateLimitItemPerMinute(limit_per_minute)
+        # NOTE: the budget is per replica, so N replicas behind a load balancer allow N times it.
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in RATE_LIMIT_EXEMPT_PATHS:
+            await self.app(scope, receive, send)
+            return
+        identity = _rate_limit_identity(scope)
+        if not self._limiter.hit(self._item, identity):
+            reset_time = self._limiter.get_window_stats(self._item, identity).reset_time
+            retry_after = max(1, math.ceil(reset_time - time.time()))
+            error = RateLimitExceededError(self.limit_per_minute, retry_after)
+            await error_response(error, scope["path"])(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class RequestBodyMiddleware:
@@ -109,6 +147,16 @@ class MetricsMiddleware:
         method = scope["method"]
         self.metrics.http_requests.labels(method, template, str(status)).inc()
         self.metrics.http_request_duration.labels(method, template).observe(seconds)
+
+
+def _rate_limit_identity(scope: Scope) -> str:
+    """Return the key id of the request's bearer token, or the client address without one."""
+    scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
+    parts = split_token(token.strip()) if scheme.lower() == "bearer" else None
+    if parts is not None:
+        return f"credential:{parts[0]}"
+    client = scope.get("client")
+    return f"client:{client[0] if client else 'unknown'}"
 
 
 def _may_have_body(scope: Scope) -> bool:

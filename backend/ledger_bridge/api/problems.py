@@ -124,6 +124,7 @@ def _document_problems(app: FastAPI) -> None:
         schemas.update(problem.pop("$defs", {}))
         schemas["Problem"] = problem
         _replace_default_validation_responses(document)
+        _add_common_problem_responses(document)
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -138,6 +139,47 @@ def _replace_default_validation_responses(document: dict[str, Any]) -> None:
     schemas = document.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
+
+
+def _add_common_problem_responses(document: dict[str, Any]) -> None:
+    """Document on every operation the problems that middleware and dependencies return.
+
+    Routes may describe a status more precisely; this only fills in what they left out.
+    """
+    for path, path_item in document.get("paths", {}).items():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            statuses = _common_problem_statuses(path, operation)
+            for status in statuses:
+                operation["responses"].setdefault(
+                    str(status), _problem_response_doc(HTTPStatus(status).phrase)
+                )
+            if 429 in statuses:
+                operation["responses"]["429"]["headers"] = {
+                    "Retry-After": {
+                        "description": "Seconds to wait before the credential's next request.",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 1},
+                    }
+                }
+
+
+def _common_problem_statuses(path: str, operation: Mapping[str, Any]) -> list[int]:
+    # Imported here because the middleware module imports this one.
+    from ledger_bridge.api.middleware import RATE_LIMIT_EXEMPT_PATHS
+
+    statuses = []
+    if operation.get("security"):
+        statuses.append(401)
+    if "requestBody" in operation:
+        # RequestBodyMiddleware: malformed or too deeply nested JSON, too large, not JSON.
+        statuses += [400, 413, 415]
+    if "requestBody" in operation or operation.get("parameters"):
+        statuses.append(422)
+    if path not in RATE_LIMIT_EXEMPT_PATHS:
+        statuses.append(429)
+    return statuses
 
 
 async def _handle_bridge_error(request: Request, error: Exception) -> ProblemResponse:

@@ -243,6 +243,27 @@ class RequestTooLargeError(LedgerBridgeError, ValueError):
         self.max_bytes = max_bytes
 
 
+class RateLimitExceededError(LedgerBridgeError, RuntimeError):
+    """A credential, or a client without one, sent more requests than its budget per minute."""
+
+    status = 429
+    title = "Too many requests"
+    slug = "rate-limited"
+
+    def __init__(self, limit_per_minute: int, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"This credential sent more than {limit_per_minute} requests in the last minute. "
+            f"Wait {retry_after_seconds} seconds (the Retry-After header) before sending more, "
+            "or spread the requests out."
+        )
+        self.limit_per_minute = limit_per_minute
+        self.retry_after_seconds = retry_after_seconds
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
 class JsonTooDeepError(LedgerBridgeError, ValueError):
     """The request body nests JSON arrays or objects deeper than the parser is allowed to go."""
 
