@@ -16,7 +16,7 @@ export PYTHONPATH := $(CURDIR)/backend
 
 APE_NETWORK := ethereum:local:foundry
 
-.PHONY: install compile up test slither gas bench reliability scenario lint clean
+.PHONY: install compile up test test-contracts test-python slither gas bench reliability scenario lint clean
 
 install: $(VENV)/.installed node_modules/.installed $(SOLCX_BINARY_PATH)/solc-v$(SOLC_VERSION)
 
@@ -41,9 +41,16 @@ compile: install
 up: compile
 	tools/up.sh
 
+# The contract tests and the Python tests use separate Anvil nodes, so they run side by side;
+# each one's output is printed as a block when it finishes.
 test: compile slither
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-contracts test-python
+
+test-contracts:
 	tools/with-anvil.sh $(BIN)/ape test tests/contracts --network $(APE_NETWORK) -q -p no:cacheprovider
-	$(BIN)/python -m pytest tests/tools tests/reference tests/bridge tests/integration tests/scenarios -q -p no:cacheprovider
+
+test-python:
+	$(BIN)/python -m pytest tests/tools tests/reference tests/bridge tests/integration tests/scenarios tests/reliability -q -p no:cacheprovider
 
 # Static analysis of the deployable contracts; fails on any medium or high finding.
 # Accepted findings are explained in docs/static-analysis.md.

@@ -4,9 +4,8 @@ Usage: `python -m reliability.summary REPORT_DIR`
 
 Each part of the run writes a JSON report into REPORT_DIR: invariants.json (contract
 invariant machines), slither.json, api_fuzz.json, security.json, chaos.json and
-replicas.json. The last line printed is
-
-    reliability: lost=N duplicated=N server_errors=N invariant_steps=N slither_high=N slither_medium=N
+replicas.json. The last line printed is "reliability: lost=N duplicated=N server_errors=N
+invariant_steps=N slither_high=N slither_medium=N", on one line.
 
 A part whose report is missing is named above that line, and makes the exit status 1, as does
 any count other than invariant_steps that is not zero.
@@ -25,8 +24,8 @@ OTHER_FAILURES = {
     "invariants": ("failures",),
     "api_fuzz": ("schema_failures", "stored_after_rejection"),
     "security": ("failures",),
-    "chaos": ("nonce_errors", "index_mismatches"),
-    "replicas": ("nonce_errors", "index_mismatches"),
+    "chaos": ("nonce_errors", "index_mismatches", "unfinished", "rejected_stored"),
+    "replicas": ("nonce_errors", "index_mismatches", "unfinished", "rejected_stored"),
 }
 
 

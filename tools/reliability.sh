@@ -43,9 +43,11 @@ run invariants 1200 tools/with-anvil.sh $BIN/ape test \
 run api-and-security 600 $BIN/python -m pytest \
     tests/reliability/test_api_fuzz.py tests/reliability/test_security.py \
     tests/integration/test_writes_access.py -q -p no:cacheprovider
-run chaos 900 $BIN/python -m reliability.chaos --operations "$OPERATIONS"
-run replicas 900 $BIN/python -m reliability.chaos --operations "$OPERATIONS" --replicas 3 \
-    --database-url "${LEDGER_TEST_POSTGRES_URL:-}"
+# The load stops early enough that draining and reconciling fit in --deadline.
+run chaos 780 $BIN/python -m reliability.chaos --operations "$OPERATIONS" \
+    --kills 3 --anvil-restarts 2 --reorgs 2 --deadline 720
+run replicas 360 $BIN/python -m reliability.chaos --replicas 3 --operations 3000 \
+    --kills 2 --anvil-restarts 1 --reorgs 1 --deadline 300
 
 [ ${#failed[@]} -eq 0 ] || echo "parts that failed: ${failed[*]}"
 $BIN/python -m reliability.summary "$REPORT_DIR"
