@@ -170,6 +170,7 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
         }
 
         line.status = LineStatus.Rejected;
+        _leavePool(requestId, lineId, line);
 
         emit LineRejected(lineId, requestId, msg.sender);
     }
@@ -387,6 +388,7 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
         line.accrued = 0;
         line.interestDue = 0;
         line.overdueInterest = 0;
+        _leavePool(requestId, lineId, line);
 
         emit LineWrittenOff(lineId, requestId, outstanding);
     }
@@ -423,10 +425,7 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
         }
 
         line.status = LineStatus.Closed;
-        if (line.poolId != 0) {
-            emit PoolMemberRemoved(line.poolId, lineId, requestId, _pools[line.poolId].used);
-            line.poolId = 0;
-        }
+        _leavePool(requestId, lineId, line);
 
         emit LineClosed(lineId, requestId, line.writtenOffOutstanding);
     }
@@ -482,7 +481,8 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
         onlyRole(OPERATOR_ROLE)
     {
         _useRequest(requestId);
-        _existingLine(lineId);
+        Line storage line = _existingLine(lineId);
+        if (_isOver(line.status)) revert CreditLineStatusInvalid(lineId, line.status);
 
         _payoutDelegates[lineId][delegate] = allowed;
 
@@ -706,6 +706,21 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
 
     function _accrues(LineStatus status) private pure returns (bool) {
         return status == LineStatus.Active || status == LineStatus.Defaulted;
+    }
+
+    /// @dev Nothing may change a line that is over, except the recovery and closure of a written-off one.
+    function _isOver(LineStatus status) private pure returns (bool) {
+        return status == LineStatus.Rejected || status == LineStatus.WrittenOff || status == LineStatus.Closed;
+    }
+
+    /// @dev A line that is over leaves its pool. The caller has taken its principal out of the pool's use.
+    function _leavePool(uint256 requestId, uint64 lineId, Line storage line) private {
+        uint32 poolId = line.poolId;
+        if (poolId == 0) return;
+
+        line.poolId = 0;
+
+        emit PoolMemberRemoved(poolId, lineId, requestId, _pools[poolId].used);
     }
 
     function _terms() private view returns (InterestAccrual.Terms memory) {

@@ -10,6 +10,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import ape
 import pytest
+import reliability_report
 from ape.exceptions import CustomError
 from eth_utils import is_hex_address, keccak, to_checksum_address
 
@@ -176,14 +177,38 @@ def open_line(facility, operator, officer, borrower, travel):
 # ---------------------------------------------------------------------------------------------
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "reliability: a state machine counted in the reliability report"
+    )
+
+
 def pytest_collection_modifyitems(config, items):
-    """Skip tests marked `slow` unless the `-m` expression names them."""
+    """Skip tests marked `slow` unless the `-m` expression names them.
+
+    With LEDGER_RELIABILITY_FULL=1 the slow state machines marked `reliability` run as well.
+    """
     if "slow" in (config.getoption("markexpr") or ""):
         return
     skip_slow = pytest.mark.skip(reason="long run; select it with `-m slow`")
     for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip_slow)
+        if "slow" not in item.keywords:
+            continue
+        if reliability_report.FULL_RUN and "reliability" in item.keywords:
+            continue
+        item.add_marker(skip_slow)
+
+
+def pytest_runtest_logreport(report):
+    """Count the failed state-machine tests for the reliability report."""
+    if report.failed and "reliability" in report.keywords:
+        reliability_report.COUNTS["failures"] += 1
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Write the state machines' counts when LEDGER_RELIABILITY_REPORT_DIR names a directory."""
+    if reliability_report.REPORT_DIR:
+        reliability_report.write_report(reliability_report.REPORT_DIR)
 
 
 @contextmanager

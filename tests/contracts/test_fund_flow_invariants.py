@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import pytest
+import reliability_report
+from chain_reader import ChainReader, Rejection, weighted
 from conftest import (
     CATEGORY_CRYPTO_EXCHANGE,
     CATEGORY_EQUIPMENT,
@@ -28,8 +30,7 @@ from conftest import (
     day_number,
     next_request_id,
 )
-from eth_abi import decode as abi_decode
-from eth_utils import keccak, to_checksum_address, to_hex
+from eth_utils import keccak, to_checksum_address
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -40,7 +41,6 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from web3.exceptions import ContractCustomError
 
 LIMIT_FEN = 300_000_000  # 3,000,000.00, so a few large drawdowns reach the limit
 RATE_BPS = 435
@@ -60,16 +60,6 @@ NO_INVOICE = b"\x00" * 32
 STATUS_FROZEN = 2
 STATUS_ACTIVE = 1
 
-PAYOUT_MADE_TOPIC = keccak(
-    text="PayoutMade(uint64,uint64,address,uint256,uint32,bytes32,uint128,uint64,uint128)"
-)
-
-
-def weighted(*choices):
-    """Return a strategy that draws each value with the integer weight given before it."""
-    return st.sampled_from([value for weight, value in choices for _ in range(weight)])
-
-
 INVOICES = weighted((9, keccak(b"invoice")), (1, NO_INVOICE))
 CALLERS = weighted((4, "operator"), (3, "delegate"), (1, "outsider"))
 
@@ -81,14 +71,8 @@ DEFAULT_RUN = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 LONG_RUN = settings(DEFAULT_RUN, max_examples=100, stateful_step_count=80)
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """A predicted revert: the custom error's name and its inputs, in declaration order."""
-
-    error: str
-    inputs: tuple
+# This machine's share of the reliability run: about 2,000 steps, for over 10,000 in all.
+RELIABILITY_RUN = settings(DEFAULT_RUN, max_examples=25, stateful_step_count=80)
 
 
 @dataclass
@@ -122,102 +106,6 @@ class LedgerMirror:
 
     def line_locked(self, line_id: int) -> int:
         return sum(amount for line, amount in self.locked.values() if line == line_id)
-
-
-class ChainReader:
-    """Reader of contract views that sends plain `eth_call`s as one JSON-RPC batch.
-
-    Ape's call path costs several times more per call, and the invariants read every balance
-    after every step.
-    """
-
-    def __init__(self, web3, contracts: list):
-        self.web3 = web3
-        self.errors = {}
-        for contract in contracts:
-            for abi in contract.contract_type.errors:
-                types = [item.canonical_type for item in abi.inputs]
-                selector = keccak(text=f"{abi.name}({','.join(types)})")[:4]
-                self.errors[selector] = (abi.name, types)
-
-    def read(self, calls: list) -> list:
-        """Run `(contract, method, args)` view calls and return their decoded outputs.
-
-        A single output is returned as its value and a struct output as a dict by field name.
-        The batch goes to the provider directly, past web3's per-call request formatting.
-        """
-        requests = []
-        for contract, method, args in calls:
-            data = getattr(contract, method).encode_input(*args)
-            requests.append(
-                ("eth_call", [{"to": contract.address, "data": to_hex(data)}, "latest"])
-            )
-        responses = self.web3.provider.make_batch_request(requests)
-        failed = [response["error"] for response in responses if "error" in response]
-        assert not failed, f"view calls failed: {failed}"
-        raw_outputs = [bytes.fromhex(response["result"][2:]) for response in responses]
-
-        outputs = []
-        for (contract, method, _), raw in zip(calls, raw_outputs, strict=True):
-            (abi,) = getattr(contract, method).abis
-            values = abi_decode([item.canonical_type for item in abi.outputs], raw)
-            if len(abi.outputs) > 1:
-                outputs.append(values)
-            elif abi.outputs[0].components:
-                names = [item.name for item in abi.outputs[0].components]
-                outputs.append(dict(zip(names, values[0], strict=True)))
-            else:
-                outputs.append(values[0])
-        return outputs
-
-    def expect_rejection(self, contract, method: str, args: list, sender, expected: Rejection):
-        """Check by `eth_call` that the call reverts with exactly `expected`."""
-        data = getattr(contract, method).encode_input(*args)
-        try:
-            self.web3.eth.call({"from": sender.address, "to": contract.address, "data": data})
-        except ContractCustomError as err:
-            revert_data = bytes.fromhex(err.data[2:])
-        else:
-            raise AssertionError(f"{method}{tuple(args)} passed; expected {expected}")
-
-        name, types = self.errors[revert_data[:4]]
-        values = tuple(
-            to_checksum_address(value) if kind == "address" else value
-            for kind, value in zip(types, abi_decode(types, revert_data[4:]), strict=True)
-        )
-        assert Rejection(name, values) == expected, f"{method}{tuple(args)}"
-
-    def payout_logs(self, facility_address: str, from_block: int, to_block: int) -> list[dict]:
-        """Return the PayoutMade logs in the block range, decoded from topics and data alone."""
-        if from_block > to_block:
-            return []
-        logs = self.web3.eth.get_logs(
-            {
-                "address": facility_address,
-                "fromBlock": from_block,
-                "toBlock": to_block,
-                "topics": [PAYOUT_MADE_TOPIC],
-            }
-        )
-        decoded = []
-        for log in logs:
-            _, category, invoice_hash, amount, version, locked_after = abi_decode(
-                ["uint256", "uint32", "bytes32", "uint128", "uint64", "uint128"], log["data"]
-            )
-            decoded.append(
-                {
-                    "block": log["blockNumber"],
-                    "lineId": int.from_bytes(log["topics"][1], "big"),
-                    "drawdownId": int.from_bytes(log["topics"][2], "big"),
-                    "payee": to_checksum_address(log["topics"][3][-20:]),
-                    "category": category,
-                    "invoiceHash": invoice_hash,
-                    "amount": amount,
-                    "rulesVersion": version,
-                    "lockedAfter": locked_after,
-                }
-            )
-        return decoded
 
 
 @dataclass
@@ -672,9 +560,14 @@ def run_machine(
         outcomes = Counter()
         machine = build_machine(chain, facility, rules, token, roles, fund_flow_world, outcomes)
 
-        run_state_machine_as_test(machine, settings=run_settings)
+        try:
+            run_state_machine_as_test(machine, settings=run_settings)
+        finally:
+            # Every rule records exactly one outcome, so the outcomes count the steps run.
+            examples = outcomes.pop("examples")
+            reliability_report.COUNTS["examples"] += examples
+            reliability_report.COUNTS["invariant_steps"] += outcomes.total()
 
-        examples = outcomes.pop("examples")
         print(f"\nfund-flow machine: {examples} examples, {outcomes.total()} steps")
         for outcome, count in sorted(outcomes.items()):
             print(f"  {count:5d}  {outcome}")
@@ -682,11 +575,15 @@ def run_machine(
     return run
 
 
+@pytest.mark.reliability
 def test_fundFlow_invariantsHoldForRandomSequences(run_machine):
     run_machine(DEFAULT_RUN)
 
 
+# Runs with `-m slow`, or with LEDGER_RELIABILITY_FULL=1 (see conftest.py).
 @pytest.mark.slow
+@pytest.mark.reliability
 @pytest.mark.timeout(3600)
-def test_fundFlow_invariantsHoldForLongSequences(run_machine):
-    run_machine(LONG_RUN)
+def test_fundFlow_invariantsHoldForLongSequences(run_machine, request):
+    selected_as_slow = "slow" in (request.config.getoption("markexpr") or "")
+    run_machine(LONG_RUN if selected_as_slow else RELIABILITY_RUN)
