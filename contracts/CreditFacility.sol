@@ -36,25 +36,46 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
     uint8 private constant REVIEW_FLAGGED = 4;
     uint16 private constant MAX_RATE_BPS = 10_000;
 
+    // Bit offsets of fields in a line's head and accrual slots, which {Line} declares in this order.
+    uint256 private constant MATURITY_DAY_BIT = 48;
+    uint256 private constant DUE_DAY_BIT = 80;
+    uint256 private constant NEXT_RATE_DAY_BIT = 112;
+    uint256 private constant POOL_ID_BIT = 144;
+    uint256 private constant OVERDUE_INTEREST_BIT = 176;
+    uint256 private constant NEXT_RATE_BPS_BIT = 240;
+    uint256 private constant INTEREST_DUE_BIT = 128;
+    uint256 private constant CURSOR_DAY_BIT = 192;
+    uint256 private constant RATE_BPS_BIT = 224;
+    // The head's bits that {_store} leaves alone: status, flags, the cycle counts and the pool id.
+    uint256 private constant HEAD_KEPT_MASK = (1 << MATURITY_DAY_BIT) - 1 | ((1 << 32) - 1) << POOL_ID_BIT;
+
+    /// @dev The first three slots hold what drawdowns and repayments use. {_load} and {_store} read and write
+    /// them as whole words at the bit offsets above, so the order of these fields is fixed. A day's first
+    /// accrual changes only the accrual slot, and the balances slot when principal moves. The head changes when
+    /// interest settles or falls overdue, a pending rate applies or a renewal moves the maturity. `rateBps` is
+    /// never zero on a line that exists, so the accrual slot never returns to zero and never costs a fresh slot.
     struct Line {
+        // Slot 0, the head.
         LineStatus status;
         uint8 flags;
         uint16 revolvingCycles;
         uint16 reviewedCycles;
-        uint16 rateBps;
-        uint16 nextRateBps;
-        uint32 nextRateDay;
         uint32 maturityDay;
-        uint32 cursorDay;
         uint32 dueDay;
+        uint32 nextRateDay;
         uint32 poolId;
+        uint64 overdueInterest;
+        uint16 nextRateBps;
+        // Slot 1, the balances.
         uint128 limit;
         uint128 principal;
+        // Slot 2, the accrual.
         uint128 accrued;
         uint64 interestDue;
-        uint64 overdueInterest;
+        uint32 cursorDay;
+        uint16 rateBps;
+        // Cold fields.
         address borrower;
-        uint32 openedDay;
         uint32 lastLimitChangeDay;
         address submitter;
         uint96 locked;
@@ -183,7 +204,6 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
         if (line.maturityDay <= day) revert CreditMaturityInvalid(line.maturityDay, day);
 
         line.status = LineStatus.Active;
-        line.openedDay = day;
         line.cursorDay = day;
 
         emit LineOpened(lineId, requestId, day, line.limit, line.maturityDay);
@@ -200,17 +220,16 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
         if (amount == 0) revert CreditAmountZero();
         Line storage line = _lineIn(lineId, LineStatus.Active);
         uint32 day = today();
-        InterestAccrual.State memory state = _advance(lineId, line, day);
-        uint128 availableAfter = _checkDrawable(lineId, line, state, amount, day);
+        // Only the first transaction of a day on this line accrues.
+        if (line.cursorDay < day) _store(line, _advance(lineId, line, day));
+        uint128 availableAfter = _checkDrawable(lineId, line, amount, day);
         uint128 freeLiquidity = liquidity();
         if (amount > freeLiquidity) revert CreditInsufficientLiquidity(freeLiquidity, amount);
 
-        state.principal += amount;
-        _store(line, state);
-        if (line.poolId != 0) _pools[line.poolId].used += amount;
+        uint128 principalAfter = _addPrincipal(line, amount);
         drawdownId = ++_drawdownCount;
 
-        emit LineDrawn(lineId, requestId, drawdownId, amount, payee, state.principal, availableAfter);
+        emit LineDrawn(lineId, requestId, drawdownId, amount, payee, principalAfter, availableAfter);
 
         if (payee == address(0)) {
             _lockFunds(lineId, line, drawdownId, amount);
@@ -241,9 +260,8 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
         InterestAccrual.State memory state = _advance(lineId, line, today());
         amount = state.overdueInterest + state.interestDue;
         if (amount == 0) revert CreditNothingOwed(lineId);
-        _store(line, state);
 
-        _applyRepayment(requestId, lineId, amount);
+        _applyPayment(requestId, lineId, line, state, amount);
 
         settlementToken.safeTransferFrom(msg.sender, address(this), amount);
     }
@@ -260,9 +278,8 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
         InterestAccrual.State memory state = _advance(lineId, line, today());
         amount = state.owed();
         if (amount == 0) revert CreditNothingOwed(lineId);
-        _store(line, state);
 
-        _applyRepayment(requestId, lineId, amount);
+        _applyPayment(requestId, lineId, line, state, amount);
 
         settlementToken.safeTransferFrom(msg.sender, address(this), amount);
     }
@@ -728,29 +745,40 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
     }
 
     function _load(Line storage line) private view returns (InterestAccrual.State memory state) {
+        uint256 head;
+        uint256 accrual;
+        assembly ("memory-safe") {
+            head := sload(line.slot)
+            accrual := sload(add(line.slot, 2))
+        }
         state.principal = line.principal;
-        state.accrued = line.accrued;
-        state.interestDue = line.interestDue;
-        state.overdueInterest = line.overdueInterest;
-        state.cursorDay = line.cursorDay;
-        state.dueDay = line.dueDay;
-        state.maturityDay = line.maturityDay;
-        state.nextRateDay = line.nextRateDay;
-        state.rateBps = line.rateBps;
-        state.nextRateBps = line.nextRateBps;
+        state.accrued = uint128(accrual);
+        state.interestDue = uint64(accrual >> INTEREST_DUE_BIT);
+        state.overdueInterest = uint64(head >> OVERDUE_INTEREST_BIT);
+        state.cursorDay = uint32(accrual >> CURSOR_DAY_BIT);
+        state.dueDay = uint32(head >> DUE_DAY_BIT);
+        state.maturityDay = uint32(head >> MATURITY_DAY_BIT);
+        state.nextRateDay = uint32(head >> NEXT_RATE_DAY_BIT);
+        state.rateBps = uint16(accrual >> RATE_BPS_BIT);
+        state.nextRateBps = uint16(head >> NEXT_RATE_BPS_BIT);
     }
 
     function _store(Line storage line, InterestAccrual.State memory state) private {
+        uint256 head;
+        assembly ("memory-safe") {
+            head := sload(line.slot)
+        }
+        head = (head & HEAD_KEPT_MASK) | uint256(state.maturityDay) << MATURITY_DAY_BIT
+            | uint256(state.dueDay) << DUE_DAY_BIT | uint256(state.nextRateDay) << NEXT_RATE_DAY_BIT
+            | uint256(uint256(state.overdueInterest).toUint64()) << OVERDUE_INTEREST_BIT
+            | uint256(state.nextRateBps) << NEXT_RATE_BPS_BIT;
+        uint256 accrual = uint256(state.accrued) | uint256(uint256(state.interestDue).toUint64()) << INTEREST_DUE_BIT
+            | uint256(state.cursorDay) << CURSOR_DAY_BIT | uint256(state.rateBps) << RATE_BPS_BIT;
+        assembly ("memory-safe") {
+            sstore(line.slot, head)
+            sstore(add(line.slot, 2), accrual)
+        }
         line.principal = state.principal;
-        line.accrued = state.accrued;
-        line.interestDue = uint256(state.interestDue).toUint64();
-        line.overdueInterest = uint256(state.overdueInterest).toUint64();
-        line.cursorDay = state.cursorDay;
-        line.dueDay = state.dueDay;
-        line.maturityDay = state.maturityDay;
-        line.nextRateDay = state.nextRateDay;
-        line.rateBps = state.rateBps;
-        line.nextRateBps = state.nextRateBps;
     }
 
     /**
@@ -780,36 +808,46 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
         }
     }
 
-    /// @dev Returns the amount still available after the drawdown.
-    function _checkDrawable(
-        uint64 lineId,
-        Line storage line,
-        InterestAccrual.State memory state,
-        uint128 amount,
-        uint32 day
-    ) private view returns (uint128) {
+    /// @dev Returns the amount still available after the drawdown. The line is up to date with `day`.
+    function _checkDrawable(uint64 lineId, Line storage line, uint128 amount, uint32 day)
+        private
+        view
+        returns (uint128)
+    {
         uint8 flags = line.flags;
         if (flags & (FROZEN_BY_BANK | FROZEN_BY_REGULATOR) != 0) {
             revert CreditLineFrozen(lineId, flags & FROZEN_BY_BANK != 0, flags & FROZEN_BY_REGULATOR != 0);
         }
-        if (day > state.maturityDay) revert CreditLinePastMaturity(lineId, state.maturityDay, day);
-        if (state.overdueInterest != 0) revert CreditInterestOverdue(lineId, state.overdueInterest);
+        uint32 maturityDay = line.maturityDay;
+        if (day > maturityDay) revert CreditLinePastMaturity(lineId, maturityDay, day);
+        uint64 overdueInterest = line.overdueInterest;
+        if (overdueInterest != 0) revert CreditInterestOverdue(lineId, overdueInterest);
         if (flags & REVIEW_FLAGGED != 0 && _policy.reviewRequired) {
             revert CreditReviewRequired(lineId, line.revolvingCycles);
         }
-        uint128 lineRoom = line.limit > state.principal ? line.limit - state.principal : 0;
+        uint128 limit = line.limit;
+        uint128 principal = line.principal;
+        uint128 lineRoom = limit > principal ? limit - principal : 0;
         if (amount > lineRoom) revert CreditLimitExceeded(lineId, lineRoom, amount);
         uint128 room = lineRoom;
-        if (line.poolId != 0) {
-            Pool storage entry = _pools[line.poolId];
+        uint32 poolId = line.poolId;
+        if (poolId != 0) {
+            Pool storage entry = _pools[poolId];
             uint128 poolRoom = entry.limit > entry.used ? entry.limit - entry.used : 0;
-            if (amount > poolRoom) revert CreditPoolLimitExceeded(line.poolId, lineId, poolRoom, amount);
+            if (amount > poolRoom) revert CreditPoolLimitExceeded(poolId, lineId, poolRoom, amount);
             if (poolRoom < room) room = poolRoom;
         }
         // Both rooms were checked to be at least `amount`.
         unchecked {
             return room - amount;
         }
+    }
+
+    function _addPrincipal(Line storage line, uint128 amount) private returns (uint128 principalAfter) {
+        principalAfter = line.principal + amount;
+        line.principal = principalAfter;
+        uint32 poolId = line.poolId;
+        if (poolId != 0) _pools[poolId].used += amount;
     }
 
     function _lockFunds(uint64 lineId, Line storage line, uint64 drawdownId, uint128 amount) private {
@@ -894,7 +932,17 @@ contract CreditFacility is ICreditFacility, AccessControl, ReentrancyGuardTransi
     /// @dev Applies a repayment of `amount` to a line; the caller moves the tokens afterwards.
     function _applyRepayment(uint256 requestId, uint64 lineId, uint128 amount) private {
         Line storage line = _repayableLine(lineId);
-        InterestAccrual.State memory state = _advance(lineId, line, today());
+        _applyPayment(requestId, lineId, line, _advance(lineId, line, today()), amount);
+    }
+
+    /// @dev Applies a payment to a line whose accrual `state` is up to date with today, and stores the state.
+    function _applyPayment(
+        uint256 requestId,
+        uint64 lineId,
+        Line storage line,
+        InterestAccrual.State memory state,
+        uint128 amount
+    ) private {
         uint128 owedNow = state.owed();
         if (amount > owedNow) revert CreditRepaymentExceedsOwed(lineId, amount, owedNow);
         bool hadPrincipal = state.principal != 0;

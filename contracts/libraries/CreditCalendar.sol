@@ -27,29 +27,35 @@ library CreditCalendar {
 
     /// @notice Converts a day number to its civil date.
     function toDate(uint32 day) internal pure returns (uint256 year, uint256 month, uint256 dayOfMonth) {
-        // Years are counted from March, so that the leap day falls at the end of a counted year.
-        uint256 shifted = uint256(day) + EPOCH_SHIFT_DAYS;
-        uint256 era = shifted / DAYS_PER_ERA;
-        uint256 dayOfEra = shifted - era * DAYS_PER_ERA;
-        uint256 yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365;
-        uint256 dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100);
-        uint256 monthFromMarch = (5 * dayOfYear + 2) / 153;
+        // Every intermediate is below 2^64 for a uint32 day, and no subtraction goes below zero.
+        unchecked {
+            // Years are counted from March, so that the leap day falls at the end of a counted year.
+            uint256 shifted = uint256(day) + EPOCH_SHIFT_DAYS;
+            uint256 era = shifted / DAYS_PER_ERA;
+            uint256 dayOfEra = shifted - era * DAYS_PER_ERA;
+            uint256 yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365;
+            uint256 dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100);
+            uint256 monthFromMarch = (5 * dayOfYear + 2) / 153;
 
-        dayOfMonth = dayOfYear - (153 * monthFromMarch + 2) / 5 + 1;
-        month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9;
-        year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
+            dayOfMonth = dayOfYear - (153 * monthFromMarch + 2) / 5 + 1;
+            month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9;
+            year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
+        }
     }
 
     /// @notice Converts a civil date to its day number. The date must be valid and not before 1970-01-01.
     function fromDate(uint256 year, uint256 month, uint256 dayOfMonth) internal pure returns (uint32) {
-        uint256 marchYear = month <= 2 ? year - 1 : year;
-        uint256 era = marchYear / 400;
-        uint256 yearOfEra = marchYear - era * 400;
-        uint256 monthFromMarch = month > 2 ? month - 3 : month + 9;
-        uint256 dayOfYear = (153 * monthFromMarch + 2) / 5 + dayOfMonth - 1;
-        uint256 dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear;
+        // The date is valid and not before 1970-01-01, so nothing overflows or goes below zero.
+        unchecked {
+            uint256 marchYear = month <= 2 ? year - 1 : year;
+            uint256 era = marchYear / 400;
+            uint256 yearOfEra = marchYear - era * 400;
+            uint256 monthFromMarch = month > 2 ? month - 3 : month + 9;
+            uint256 dayOfYear = (153 * monthFromMarch + 2) / 5 + dayOfMonth - 1;
+            uint256 dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear;
 
-        return uint32(era * DAYS_PER_ERA + dayOfEra - EPOCH_SHIFT_DAYS);
+            return uint32(era * DAYS_PER_ERA + dayOfEra - EPOCH_SHIFT_DAYS);
+        }
     }
 
     // slither-disable-end divide-before-multiply
