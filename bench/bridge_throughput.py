@@ -109,7 +109,9 @@ def main() -> None:
         w3 = create_web3(anvil_url, timeout_seconds=30)
         line_id = _open_line(w3, deployment)
         print(f"setup: line {line_id} open with a limit of {LINE_LIMIT_FEN} fen")
-        environment = _bridge_environment(anvil_url, deployment_file, Path(directory) / "bridge.db")
+        environment = _bridge_environment(
+            anvil_url, deployment_file, Path(directory) / "bridge.db", arguments.sqlite_synchronous
+        )
         token = _create_bank(environment, deployment.facilities[0].address)
         log_path = Path(directory) / "bridge.log"
         with _bridge(environment, log_path) as (api_url, bridge_pid):
@@ -138,6 +140,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--clients", type=int, default=16, help="concurrent HTTP clients sending drawdowns"
+    )
+    parser.add_argument(
+        "--sqlite-synchronous",
+        choices=["full", "normal"],
+        default="full",
+        help=(
+            "PRAGMA synchronous of the bridge's SQLite file (default %(default)s); normal skips "
+            "the fsync of each commit and can lose the last commits on an OS crash"
+        ),
     )
     parser.add_argument(
         "--output", type=Path, default=RESULT_FILE, help=f"JSON result file (default {RESULT_FILE})"
@@ -214,12 +225,14 @@ def _open_line(w3: Web3, deployment: Deployment) -> int:
     return line_id
 
 
-def _bridge_environment(anvil_url: str, deployment_file: Path, database: Path) -> dict[str, str]:
+def _bridge_environment(
+    anvil_url: str, deployment_file: Path, database: Path, synchronous: str
+) -> dict[str, str]:
     return {
         **os.environ,
         "LEDGER_RPC_URL": anvil_url,
         "LEDGER_DEPLOYMENT_FILE": str(deployment_file),
-        "LEDGER_DATABASE_URL": f"sqlite:///{database}",
+        "LEDGER_DATABASE_URL": f"sqlite:///{database}?synchronous={synchronous}",
         "LEDGER_ENVIRONMENT": "development",
         # Anvil's public development keys sign, as in tools/up.sh. Never on a real network.
         "LEDGER_USE_DEVELOPMENT_KEYS": "true",
@@ -531,7 +544,7 @@ def _report(
             "nproc": os.cpu_count(),
             "cpu": _cpu(),
             "python": platform.python_version(),
-            "database": "SQLite file",
+            "database": f"SQLite file, synchronous={arguments.sqlite_synchronous}",
         },
         "workload": {
             "drawdowns": arguments.drawdowns,

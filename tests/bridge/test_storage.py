@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -10,7 +13,14 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, Table, inspect, select
 from sqlalchemy.orm import Session
 
-from ledger_bridge.storage.db import create_db_engine, display_url, upgrade_to_head
+from ledger_bridge.core.errors import ConfigurationError
+from ledger_bridge.storage.db import (
+    begin_write,
+    create_db_engine,
+    create_session_factory,
+    display_url,
+    upgrade_to_head,
+)
 from ledger_bridge.storage.models import Base, utcnow
 from ledger_bridge.storage.types import UInt256, UTCDateTime
 
@@ -112,3 +122,51 @@ def test_display_url_hides_password() -> None:
 
 def test_utc_now_is_aware() -> None:
     assert utcnow().tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("", 2), ("?synchronous=full", 2), ("?synchronous=normal", 1), ("?synchronous=NORMAL", 1)],
+    ids=["default", "full", "normal", "upper-case"],
+)
+def test_sqlite_synchronous_from_url(tmp_path: Path, query: str, expected: int) -> None:
+    url = f"sqlite:///{tmp_path / 'bridge.db'}{query}"
+    upgrade_to_head(url)
+    engine = create_db_engine(url)
+
+    with engine.connect() as connection:
+        synchronous = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+    engine.dispose()
+
+    assert synchronous == expected
+
+
+def test_sqlite_synchronous_rejects_unknown_mode(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="synchronous"):
+        create_db_engine(f"sqlite:///{tmp_path / 'bridge.db'}?synchronous=off")
+
+
+def test_concurrent_sqlite_writers_all_commit(tmp_path: Path) -> None:
+    metadata, table = _scratch_table()
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'bridge.db'}")
+    metadata.create_all(engine)
+    sessions = create_session_factory(engine)
+    start = threading.Barrier(8)
+
+    def write(row_id: int) -> None:
+        with sessions() as session:
+            start.wait()
+            begin_write(session)
+            session.execute(table.insert().values(id=row_id, big=row_id))
+            session.commit()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(write, range(8)))
+    with sessions() as session:
+        begin_write(session)
+        session.execute(table.insert().values(id=8, big=8))
+        session.commit()
+        stored = session.scalars(select(table.c.id).order_by(table.c.id)).all()
+    engine.dispose()
+
+    assert stored == list(range(9))

@@ -7,9 +7,11 @@ not fit gets 403, both before the route's body runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPBearer
 from sqlalchemy.orm import Session
@@ -23,10 +25,22 @@ from ledger_bridge.storage.organisations import find_active_credential
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """Yield a database session; closing it after the request rolls back what was not committed."""
-    with request.app.state.session_factory() as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """Yield a database session; closing it after the request rolls back what was not committed.
+
+    Creating a session opens no connection, so it runs on the event loop. Closing one
+    that still has a transaction runs in the threadpool, because it rolls back.
+    """
+    session: Session = request.app.state.session_factory()
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            # Shielded, so that a client that disconnects cannot leave the connection checked out.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(session.close)
+        else:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -84,11 +98,13 @@ def get_principal(
 AnyPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def require_roles(*roles: Role) -> Callable[[Principal], Principal]:
+def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """Return a dependency that admits only principals with one of `roles`."""
     allowed = frozenset(roles)
 
-    def check_role(principal: AnyPrincipal) -> Principal:
+    # Async, like the other dependencies that do no I/O, so it runs on the event loop
+    # instead of taking a trip through the threadpool.
+    async def check_role(principal: AnyPrincipal) -> Principal:
         if principal.role not in allowed:
             raise PermissionDeniedError(principal.role.value, [role.value for role in allowed])
         return principal
@@ -102,7 +118,7 @@ RegulatorPrincipal = Annotated[Principal, Depends(require_roles(Role.REGULATOR))
 AdminPrincipal = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
 
 
-def get_idempotency_key(
+async def get_idempotency_key(
     idempotency_key: Annotated[
         str | None,
         Header(

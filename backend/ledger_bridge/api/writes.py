@@ -18,7 +18,7 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
-from ledger_bridge.api.chain_access import ChainDep, LineId, require_own_line
+from ledger_bridge.api.chain_access import LineId, get_chain, require_own_line
 from ledger_bridge.api.deps import (
     BankPrincipal,
     IdempotencyKey,
@@ -149,30 +149,33 @@ class WriteContext:
         return operation
 
 
-def _bank_write(
+# These dependencies do no I/O, so they are async and run on the event loop: each sync
+# dependency would cost the request a trip through the threadpool. The route that uses them
+# is sync and runs the database and node work in one worker thread.
+async def _bank_write(
     request: Request,
     response: Response,
     principal: BankPrincipal,
     idempotency_key: IdempotencyKey,
     session: SessionDep,
-    chain: ChainDep,
 ) -> WriteContext:
+    chain = get_chain(request)
     return WriteContext(request, response, principal, idempotency_key, session, chain)
 
 
-def _regulator_write(
+async def _regulator_write(
     request: Request,
     response: Response,
     principal: RegulatorPrincipal,
     idempotency_key: IdempotencyKey,
     session: SessionDep,
-    chain: ChainDep,
 ) -> WriteContext:
+    chain = get_chain(request)
     return WriteContext(request, response, principal, idempotency_key, session, chain)
 
 
 # The parameter order above is the order of the checks: credential (401), role (403),
-# Idempotency-Key header (400), then the chain connection (503).
+# Idempotency-Key header (400), then the chain connection (503) in the body.
 BankWrite = Annotated[WriteContext, Depends(_bank_write)]
 RegulatorWrite = Annotated[WriteContext, Depends(_regulator_write)]
 
