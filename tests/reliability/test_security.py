@@ -519,7 +519,9 @@ def test_repository_holds_no_secrets() -> None:
 def test_secret_scan_detects_planted_key() -> None:
     planted = "LEDGER_SIGNER_OPERATOR_KEY=0x" + "5a" * 32
     assert HEX_64.search(planted) is not None
-    assert PEM_PRIVATE_KEY.search("-----BEGIN EC PRIVATE KEY-----") is not None
+    # Built at run time, so this file does not hold the marker the scan looks for.
+    dashes = "-" * 5
+    assert PEM_PRIVATE_KEY.search(f"{dashes}BEGIN EC PRIVATE KEY{dashes}") is not None
     assert TOKEN_SHAPE.search("lbk_0123456789abcdef." + "Q" * 43) is not None
 
 
