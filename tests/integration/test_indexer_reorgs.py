@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger_bridge.indexer.errors import ReorgTooDeepError
+from ledger_bridge.indexer.errors import RangeChangedError, ReorgTooDeepError
 from ledger_bridge.indexer.store import load_checkpoint
 from ledger_bridge.storage.models import ChainEvent, IndexedLine
 
@@ -121,6 +121,34 @@ def test_anvil_reorg_replaces_blocks_of_same_height(
     assert checkpoint is not None
     assert checkpoint.block_number == head
     assert checkpoint.block_hash == chain.block_hash(head)
+
+
+def test_reorg_after_checkpoint_check_is_caught(
+    chain: PrivateChain, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    line_id = chain.open_line(1_000_000)
+    indexer = new_indexer(chain.w3, chain.deployment, sessions, confirmations=5)
+    catch_up(indexer)
+    chain.draw_locked(line_id, 30_000)
+    catch_up(indexer)  # the checkpoint is the drawdown's block
+    chain.mine(1)
+    read_range = indexer._read_range
+
+    # The hook only times the fault: the reorganisation lands after the pass has found its
+    # checkpoint on the chain and before it reads the next range, which nothing else can force.
+    def reorganise_then_read(*args: object, **kwargs: object) -> object:
+        monkeypatch.setattr(indexer, "_read_range", read_range)
+        chain.reorg(2)  # replaces the drawdown's block and the one after it
+        return read_range(*args, **kwargs)
+
+    monkeypatch.setattr(indexer, "_read_range", reorganise_then_read)
+    with pytest.raises(RangeChangedError):
+        indexer.run_once()
+    catch_up(indexer)
+
+    head = chain.w3.eth.block_number
+    assert stored_log_keys(sessions) == chain_log_keys(chain.w3, chain.deployment, head)
+    assert indexed_line(sessions, chain, line_id).principal == 0
 
 
 def test_reorg_of_confirmed_blocks_rewinds_with_error(

@@ -144,7 +144,7 @@ class EventIndexer:
         start = self._first_block if tip is None else tip.number + 1
         if head < start:
             return 0
-        batch = self._read_range(start, head, first=tip is None)
+        batch = self._read_range(start, head, after=tip)
         with self._sessions() as session:
             stored = store_batch(
                 session,
@@ -199,13 +199,16 @@ class EventIndexer:
                 self._stopping.wait(delay)
         logger.info("Event indexer stopped")
 
-    def _read_range(self, start: int, head: int, *, first: bool) -> Batch:
+    def _read_range(self, start: int, head: int, *, after: BlockMark | None) -> Batch:
         """Read the logs of the next range from `start`, as large as the node allows.
 
         The last block's hash is read before and after the logs, so a
         reorganisation during the read cannot leave logs of one branch under
-        the hash of another. The first batch also records the block before
-        `start`, the base that a fork point search can always fall back to.
+        the hash of another. The block before `start` is read with the others
+        and must still be `after`, the checkpoint: a reorganisation between the
+        checkpoint check and this read would otherwise chain the new branch onto
+        events of the replaced one. The first batch records that block as the
+        base that a fork point search can always fall back to.
         """
         while True:
             last = self._reader.range_end(start, head)
@@ -214,12 +217,15 @@ class EventIndexer:
             if logs is not None:
                 break
         numbers = {log.block_number for log in logs} | {last}
-        if first and start > 0:
+        if start > 0:
             numbers.add(start - 1)
         blocks = self._blocks(numbers)
         tip_hash = blocks[last].block_hash
         if tip_hash != last_hash_before:
             raise RangeChangedError(last)
+        if after is not None and after.block_hash not in (None, blocks[after.number].block_hash):
+            # The next pass finds the checkpoint replaced and rewinds to the fork point.
+            raise RangeChangedError(after.number)
         events = list(self._decode(logs, blocks))
         return Batch(
             events=events,
