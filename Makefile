@@ -67,7 +67,7 @@ gas: compile
 # Every benchmark, then bench/results.json and docs/benchmarks.md (about 12 minutes here).
 # History on PostgreSQL runs when LEDGER_BENCH_POSTGRES_URL or LEDGER_TEST_POSTGRES_URL names a server.
 bench: gas
-	$(BIN)/python bench/bridge_throughput.py --drawdowns 3000
+	$(BIN)/python bench/bridge_throughput.py
 	$(BIN)/python bench/indexer_backfill.py
 	$(BIN)/python bench/history_queries.py --postgres-url "$${LEDGER_BENCH_POSTGRES_URL:-$${LEDGER_TEST_POSTGRES_URL:-}}"
 	$(BIN)/python bench/render.py

@@ -287,7 +287,7 @@ def _time_api(
     arguments: argparse.Namespace,
 ) -> dict[str, dict[str, float]]:
     environment = {
-        **_bridge_environment(anvil_url, deployment_file, folder / "unused.db"),
+        **_bridge_environment(anvil_url, deployment_file, folder / "unused.db", "full"),
         "LEDGER_DATABASE_URL": database_url,
         "LEDGER_WORKER_ENABLED": "false",
         "LEDGER_INDEXER_ENABLED": "false",

@@ -23,8 +23,8 @@ error and values; a predicted success must not revert. After every step:
 6. roles: an action by a role without the right is rejected with AccessControlUnauthorizedAccount
    (or the contract's own access error), and an allowed action never is.
 
-The default run is 8 examples of up to 30 steps. LEDGER_RELIABILITY_FULL=1 runs 130 examples of
-up to 70 steps, a little over 8,000 steps in practice.
+The default run is 8 examples of up to 30 steps. LEDGER_RELIABILITY_FULL=1 runs 150 examples of
+up to 70 steps, about 9,000 steps in practice.
 """
 
 import copy
@@ -128,7 +128,7 @@ DAYS = weighted((3, "same"), (4, "few"), (3, "weeks"), (1, "months"))
 # A wait before a drawdown or repayment, so that time passes between most money movements.
 WAITS = weighted((4, None), (1, "same"), (3, "few"), (1, "weeks"))
 
-FULL_RUN_SETTINGS = {"max_examples": 130, "stateful_step_count": 70}
+FULL_RUN_SETTINGS = {"max_examples": 150, "stateful_step_count": 70}
 DEFAULT_RUN = settings(
     max_examples=8,
     stateful_step_count=30,
