@@ -64,7 +64,7 @@ slither: install
 gas: compile
 	$(BIN)/ape run measure_gas --network $(APE_NETWORK)
 
-# Every benchmark, then bench/results.json and docs/benchmarks.md (about 12 minutes here).
+# Every benchmark, then bench/results.json and docs/benchmarks.md (about 6 minutes here).
 # History on PostgreSQL runs when LEDGER_BENCH_POSTGRES_URL or LEDGER_TEST_POSTGRES_URL names a server.
 bench: gas
 	$(BIN)/python bench/bridge_throughput.py
