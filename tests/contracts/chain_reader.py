@@ -34,6 +34,26 @@ class Rejection:
     inputs: tuple
 
 
+@dataclass
+class RulesModel:
+    """The payee registry and the regulator's blocks as the rules contract should hold them."""
+
+    payees: dict[str, tuple[int, bool]]  # address -> (category, frozen), registered payees only
+    blocked: set[int]
+    version: int
+
+    def rejection(self, payee: str) -> Rejection | None:
+        """Return the revert a payout to `payee` must meet, or None when it is allowed."""
+        if payee not in self.payees:
+            return Rejection("FundFlowPayeeNotRegistered", (payee,))
+        category, frozen = self.payees[payee]
+        if frozen:
+            return Rejection("FundFlowPayeeFrozen", (payee, category))
+        if category in self.blocked:
+            return Rejection("FundFlowCategoryBlocked", (payee, category))
+        return None
+
+
 class ChainReader:
     """Reader of contract views that sends plain `eth_call`s as one JSON-RPC batch.
 

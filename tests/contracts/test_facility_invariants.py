@@ -34,7 +34,14 @@ from datetime import date, time, timedelta
 
 import pytest
 import reliability_report
-from chain_reader import PAYOUT_MADE_TOPIC, ChainReader, Rejection, decode_payout, weighted
+from chain_reader import (
+    PAYOUT_MADE_TOPIC,
+    ChainReader,
+    Rejection,
+    RulesModel,
+    decode_payout,
+    weighted,
+)
 from conftest import (
     CATEGORY_CRYPTO_EXCHANGE,
     CATEGORY_EQUIPMENT,
@@ -168,25 +175,6 @@ class LineRecord:
     @property
     def principal(self) -> int:
         return self.interest.principal_fen if self.interest else 0
-
-
-@dataclass
-class RulesModel:
-    """The payee registry and the regulator's blocks."""
-
-    payees: dict[str, tuple[int, bool]]  # address -> (category, frozen)
-    blocked: set[int]
-    version: int
-
-    def rejection(self, payee: str) -> Rejection | None:
-        if payee not in self.payees:
-            return Rejection("FundFlowPayeeNotRegistered", (payee,))
-        category, frozen = self.payees[payee]
-        if frozen:
-            return Rejection("FundFlowPayeeFrozen", (payee, category))
-        if category in self.blocked:
-            return Rejection("FundFlowCategoryBlocked", (payee, category))
-        return None
 
 
 @dataclass

@@ -20,7 +20,7 @@ from datetime import date
 
 import pytest
 import reliability_report
-from chain_reader import ChainReader, Rejection, weighted
+from chain_reader import ChainReader, Rejection, RulesModel, weighted
 from conftest import (
     CATEGORY_CRYPTO_EXCHANGE,
     CATEGORY_EQUIPMENT,
@@ -76,25 +76,6 @@ RELIABILITY_RUN = settings(DEFAULT_RUN, max_examples=25, stateful_step_count=80)
 
 
 @dataclass
-class RulesMirror:
-    """The payee registry and blocks as the rules contract should hold them."""
-
-    payees: dict[str, tuple[int, bool]]  # address -> (category, frozen), registered payees only
-    blocked: set[int]
-    version: int
-
-    def rejection(self, payee: str) -> Rejection | None:
-        if payee not in self.payees:
-            return Rejection("FundFlowPayeeNotRegistered", (payee,))
-        category, frozen = self.payees[payee]
-        if frozen:
-            return Rejection("FundFlowPayeeFrozen", (payee, category))
-        if category in self.blocked:
-            return Rejection("FundFlowCategoryBlocked", (payee, category))
-        return None
-
-
-@dataclass
 class LedgerMirror:
     """The token and locked balances the facility should hold."""
 
@@ -116,7 +97,7 @@ class World:
     payees: list[str]
     day: int
     review_required: bool
-    rules: RulesMirror
+    rules: RulesModel
     ledger: LedgerMirror
     delegated: dict[int, bool]
 
@@ -159,7 +140,7 @@ def fund_flow_world(
         payees=payees,
         day=day_number(RUN_DAY),
         review_required=facility.policy().reviewRequired,
-        rules=RulesMirror(registered, blocked, rules.rulesVersion()),
+        rules=RulesModel(registered, blocked, rules.rulesVersion()),
         ledger=ledger,
         delegated={lines[0]: True, lines[1]: False},
     )
