@@ -210,19 +210,13 @@ def session_factory(bridge: BridgeServer) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def bank(session_factory: sessionmaker[Session], deployment: Deployment) -> Member:
-    return _create_member(session_factory, Role.BANK, deployment.facilities[0].address)
-
-
-@pytest.fixture(scope="session")
-def other_bank(session_factory: sessionmaker[Session], second_facility: tuple[str, int]) -> Member:
-    return _create_member(session_factory, Role.BANK, second_facility[0])
-
-
-@pytest.fixture(scope="session")
-def auditor(session_factory: sessionmaker[Session]) -> Member:
-    return _create_member(session_factory, Role.AUDITOR)
+# The members come from the integration fixtures, on this folder's session_factory; the second
+# auditor, regulator and admin exist only here.
+bank = chain_fixtures.bank
+other_bank = chain_fixtures.other_bank
+auditor = chain_fixtures.auditor
+regulator = chain_fixtures.regulator
+admin = chain_fixtures.admin
 
 
 @pytest.fixture(scope="session")
@@ -231,18 +225,8 @@ def other_auditor(session_factory: sessionmaker[Session]) -> Member:
 
 
 @pytest.fixture(scope="session")
-def regulator(session_factory: sessionmaker[Session]) -> Member:
-    return _create_member(session_factory, Role.REGULATOR)
-
-
-@pytest.fixture(scope="session")
 def other_regulator(session_factory: sessionmaker[Session]) -> Member:
     return _create_member(session_factory, Role.REGULATOR)
-
-
-@pytest.fixture(scope="session")
-def admin(session_factory: sessionmaker[Session]) -> Member:
-    return _create_member(session_factory, Role.ADMIN)
 
 
 @pytest.fixture(scope="session")
