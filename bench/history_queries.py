@@ -229,8 +229,8 @@ def _fill(session: Session, facility: str, events: int, lines: int, hot_line_eve
 
 
 def _sparse_line(lines: int) -> int:
-    """A line of the deployed facility near the middle of the id range (see _rows): an even
-    id whose events are not all taken by the hot line."""
+    """Return a line of the deployed facility near the middle of the id range (see _rows): an
+    even id whose events are not all taken by the hot line."""
     return 4 + 2 * (lines // 4)
 
 
@@ -323,7 +323,7 @@ def _time_api(
                 rows = len(response.json().get("events", [])) if response.is_success else 0
                 if response.status_code != 200 or rows == 0:
                     raise SystemExit(
-                        f"GET {path} answered {response.status_code} with {rows} events, "
+                        f"GET {path} returned {response.status_code} with {rows} events, "
                         f"expected 200 with events: {response.text[:500]}"
                     )
                 if attempt >= WARM_UP_REQUESTS:
@@ -343,7 +343,7 @@ def _spread(timings: list[float]) -> dict[str, float]:
 
 
 def _summary(databases: dict[str, Any]) -> dict[str, float]:
-    """The slowest p95 over the API's line pages, per database: the figure the goal is about."""
+    """Return the slowest p95 over the API's line pages per database, which the goal is about."""
     return {
         f"{name}_p95_ms": max(page["p95_ms"] for page in measured["api"].values())
         for name, measured in databases.items()

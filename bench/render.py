@@ -248,7 +248,10 @@ def _load(path: Path) -> dict[str, Any] | None:
 
 
 def _results(gas: dict[str, int], measured: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
-    """The flat figures of bench/results.json; a benchmark that has not run leaves its keys out."""
+    """Return the flat figures of bench/results.json.
+
+    A benchmark that has not run leaves its keys out.
+    """
     results: dict[str, Any] = {f"gas.{key}": int(gas[key]) for key, _ in OPERATIONS if key in gas}
     bridge = (measured["bridge"] or {}).get("bridge")
     if bridge:
@@ -286,7 +289,9 @@ def _goals_table(results: dict[str, Any]) -> list[str]:
         if value is None:
             lines.append(f"| {label} | not measured | {_goal_text(goal)} | {anchor} | |")
             continue
-        met = "" if goal is None else ("yes" if _meets(value, goal) else "**no**")
+        met = ""
+        if goal is not None:
+            met = "yes" if _meets(value, goal) else "**no**"
         lines.append(f"| {label} | {_number(value)} | {_goal_text(goal)} | {anchor} | {met} |")
     return lines
 
